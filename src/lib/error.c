@@ -1,5 +1,4 @@
 /* Error values: a positive errno plus a message that callers extend with context prefixes. */
-#define _GNU_SOURCE
 #include "error.h"
 
 #include <stdarg.h>
