@@ -23,6 +23,8 @@ int hull_buf_reserve(struct hull_buf *b, size_t extra)
         p = realloc(b->data, cap);
         if (!p)
                 return -ENOMEM;
+        if (!b->data)
+                p[0] = '\0';
         b->data = p;
         b->cap = cap;
         return 0;
