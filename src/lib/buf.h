@@ -12,16 +12,19 @@ struct hull_buf {
         size_t cap;
 };
 
-#define HULL_BUF_INIT { NULL, 0, 0 }
+#define HULL_BUF_INIT      \
+        {                  \
+                NULL, 0, 0 \
+        }
 
-int hull_buf_reserve(struct hull_buf *b, size_t extra);     /* -ENOMEM on failure */
+int hull_buf_reserve(struct hull_buf *b, size_t extra); /* -ENOMEM on failure */
 int hull_buf_append(struct hull_buf *b, const void *data, size_t len);
 int hull_buf_putc(struct hull_buf *b, char c);
 int hull_buf_puts(struct hull_buf *b, const char *s);
 int hull_buf_printf(struct hull_buf *b, const char *fmt, ...) _printf_(2, 3);
-void hull_buf_consume(struct hull_buf *b, size_t n);        /* drop n bytes from the front */
+void hull_buf_consume(struct hull_buf *b, size_t n); /* drop n bytes from the front */
 void hull_buf_clear(struct hull_buf *b);
-char *hull_buf_steal(struct hull_buf *b);                   /* hand out data (never NULL on success) */
+char *hull_buf_steal(struct hull_buf *b); /* hand out data (never NULL on success) */
 void hull_buf_free(struct hull_buf *b);
 
 static inline void hull_buf_freep(struct hull_buf *b)

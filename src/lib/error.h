@@ -4,8 +4,8 @@
 #include "macros.h"
 
 struct hull_error {
-        int code;       /* positive errno value */
-        char *message;  /* full text, prefixes included */
+        int code; /* positive errno value */
+        char *message; /* full text, prefixes included */
 };
 
 /* Set *err (when err != NULL) to a formatted message; returns -code. code must be a positive errno. */

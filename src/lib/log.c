@@ -134,11 +134,13 @@ void hull_log(enum hull_log_level level, const char *fmt, ...)
 
         if (logger.format == HULL_LOG_JSON) {
                 /* The shape runc writes and containerd/podman parse: level, msg, time. */
-                hull_buf_printf(&line, "{\"level\":\"%s\",\"msg\":\"", level == HULL_LOG_WARN ? "warning" : level_names[level]);
+                hull_buf_printf(&line, "{\"level\":\"%s\",\"msg\":\"",
+                                level == HULL_LOG_WARN ? "warning" : level_names[level]);
                 json_escape(&line, msg);
                 hull_buf_printf(&line, "\",\"time\":\"%s\"}\n", stamp);
         } else if (logger.level >= HULL_LOG_DEBUG) {
-                hull_buf_printf(&line, "%s %s[%d] %s: %s\n", stamp, logger.program, (int)getpid(), level_names[level], msg);
+                hull_buf_printf(&line, "%s %s[%d] %s: %s\n", stamp, logger.program, (int)getpid(), level_names[level],
+                                msg);
         } else {
                 hull_buf_printf(&line, "%s: %s%s%s\n", logger.program, level == HULL_LOG_INFO ? "" : level_names[level],
                                 level == HULL_LOG_INFO ? "" : ": ", msg);

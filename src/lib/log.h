@@ -30,8 +30,8 @@ void hull_log(enum hull_log_level level, const char *fmt, ...) _printf_(2, 3);
 #define log_error(...) hull_log(HULL_LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) hull_log(HULL_LOG_WARN, __VA_ARGS__)
 #define log_info(...) hull_log(HULL_LOG_INFO, __VA_ARGS__)
-#define log_debug(...)                                           \
-        do {                                                     \
-                if (hull_log_get_level() >= HULL_LOG_DEBUG)      \
-                        hull_log(HULL_LOG_DEBUG, __VA_ARGS__);   \
+#define log_debug(...)                                         \
+        do {                                                   \
+                if (hull_log_get_level() >= HULL_LOG_DEBUG)    \
+                        hull_log(HULL_LOG_DEBUG, __VA_ARGS__); \
         } while (0)

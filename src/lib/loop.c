@@ -17,7 +17,7 @@ enum source_kind { SOURCE_FD, SOURCE_TIMER, SOURCE_SIGNAL, SOURCE_CHILD };
 struct hull_loop_source {
         struct hull_loop *loop;
         enum source_kind kind;
-        int fd;          /* owned except for SOURCE_FD */
+        int fd; /* owned except for SOURCE_FD */
         bool removed;
         pid_t pid;
         int signo;

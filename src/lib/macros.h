@@ -41,25 +41,25 @@ static inline void hull_fclosep(FILE **f)
 #define _cleanup_fclose_ _cleanup_(hull_fclosep)
 
 /* Hand an owned pointer or fd to someone else, leaving NULL / -1 behind for the cleanup. */
-#define TAKE_PTR(p)                                  \
-        ({                                           \
-                __typeof__(p) _taken_ = (p);         \
-                (p) = NULL;                          \
-                _taken_;                             \
+#define TAKE_PTR(p)                          \
+        ({                                   \
+                __typeof__(p) _taken_ = (p); \
+                (p) = NULL;                  \
+                _taken_;                     \
         })
-#define TAKE_FD(fd)                                  \
-        ({                                           \
-                int _taken_fd_ = (fd);               \
-                (fd) = -1;                           \
-                _taken_fd_;                          \
+#define TAKE_FD(fd)                    \
+        ({                             \
+                int _taken_fd_ = (fd); \
+                (fd) = -1;             \
+                _taken_fd_;            \
         })
 
 /* Define foo_freep() for a destructor foo_free() that accepts NULL. */
-#define HULL_DEFINE_FREEP(type, func)                \
-        static inline void func##p(type **p)         \
-        {                                            \
-                if (*p)                              \
-                        func(*p);                    \
+#define HULL_DEFINE_FREEP(type, func)        \
+        static inline void func##p(type **p) \
+        {                                    \
+                if (*p)                      \
+                        func(*p);            \
         }
 
 #define streq(a, b) (strcmp((a), (b)) == 0)

@@ -1,0 +1,48 @@
+#!/bin/bash
+# `make check`: build, run unit tests (plain and under ASan+UBSan), the toml-test suite, the integration
+# tests and the format check, then print one summary line: "N passed, N failed[, N skipped]".
+set -u
+cd "$(dirname "$0")/.."
+build=${1:-build}
+asan=${2:-build-asan}
+py=/usr/bin/python3
+results=$build/test-results
+failed_steps=0
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "build ($build)"
+[ -f "$build/build.ninja" ] || meson setup "$build" >/dev/null || exit 1
+ninja -C "$build" || { echo "hull: build failed"; echo "0 passed, 1 failed"; exit 1; }
+mkdir -p "$results"
+rm -f "$results"/*
+
+step "build with AddressSanitizer + UndefinedBehaviorSanitizer ($asan)"
+[ -f "$asan/build.ninja" ] || meson setup "$asan" -Db_sanitize=address,undefined -Db_lundef=false >/dev/null || exit 1
+ninja -C "$asan" || { echo "hull: sanitizer build failed"; echo "0 passed, 1 failed"; exit 1; }
+
+step "unit tests, toml-test suite"
+meson test -C "$build" --no-rebuild --print-errorlogs || failed_steps=$((failed_steps + 1))
+
+step "unit tests under ASan+UBSan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        meson test -C "$asan" --no-rebuild --print-errorlogs --suite unit || failed_steps=$((failed_steps + 1))
+
+step "format (clang-format)"
+if scripts/check-format.sh > "$results/format.txt" 2>&1; then
+        echo "format: clean"
+        echo "ok" > "$results/format.result"
+else
+        cat "$results/format.txt"
+        echo "fail" > "$results/format.result"
+fi
+
+step "integration tests"
+HULL_BUILD_DIR=$(realpath "$build") $py -m pytest -q -rs tests/integration --junitxml="$results/integration.xml"
+rc=$?
+# pytest exits 5 when no test was collected; the summary below still counts what ran.
+[ $rc = 0 ] || [ $rc = 5 ] || failed_steps=$((failed_steps + 1))
+
+step "summary"
+exec $py scripts/summary.py "$build/meson-logs/testlog.json" "$asan/meson-logs/testlog.json" \
+        "$results/integration.xml" "$results/format.result"
