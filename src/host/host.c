@@ -253,7 +253,7 @@ int hull_host_find_binary(const char *name, const char *path_env, char **ret_pat
                         return 0;
                 }
         }
-        return hull_error_set(err, ENOENT, "%s not found in PATH (%s)", name, path_env);
+        return hull_error_set(err, ENOENT, "%s not found in PATH", name);
 }
 
 static void gather_binary(const struct hull_host_options *opts, enum hull_host_binary bin, struct hull_host_fact *f)
@@ -445,7 +445,8 @@ void hull_host_hv_check(const struct hull_host_facts *facts, enum hull_host_hv h
                 return;
         }
         if (info->needs_kvm && !facts->kvm.usable) {
-                fact_set(ret, false, "needs usable KVM: %s", facts->kvm.reason);
+                fact_set(ret, false, "needs usable KVM: %s",
+                         facts->kvm.present ? "/dev/kvm cannot run a standard guest" : "/dev/kvm is missing");
                 return;
         }
         if (info->binary >= 0 && !facts->binaries[info->binary].ok) {

@@ -439,7 +439,7 @@ static void test_host_recommends_tcg_without_usable_kvm(void **state)
         assert_int_equal(hull_host_recommend(&f), HULL_HOST_HV_QEMU_TCG);
         hull_host_hv_check(&f, HULL_HOST_HV_QEMU_KVM, &v);
         assert_false(v.ok);
-        assert_string_equal(v.detail, "needs usable KVM: emulation failure");
+        assert_string_equal(v.detail, "needs usable KVM: /dev/kvm cannot run a standard guest");
         hull_host_hv_check(&f, HULL_HOST_HV_BUILTIN, &v);
         assert_false(v.ok);
         hull_host_hv_check(&f, HULL_HOST_HV_CLH, &v);
@@ -462,6 +462,9 @@ static void test_host_recommends_by_preference(void **state)
         assert_non_null(strstr(v.detail, "firecracker"));
         facts_with(&f, false, false, false);
         assert_int_equal(hull_host_recommend(&f), -ENOENT);
+        f.kvm.present = false;
+        hull_host_hv_check(&f, HULL_HOST_HV_BUILTIN, &v);
+        assert_string_equal(v.detail, "needs usable KVM: /dev/kvm is missing");
 }
 
 static void test_host_hv_table_is_consistent(void **state)
