@@ -10,6 +10,7 @@
 #include "macros.h"
 
 struct hull_error;
+struct hull_toml_value;
 
 /* Which [hypervisor.X] section the file holds; the order is part of the ABI of the enum only. */
 enum hull_config_hypervisor_kind {
@@ -45,12 +46,15 @@ struct hull_config_hypervisor {
         char *firmware;
         char *firmware_volume;
         char *kernel_params;
+        char *vm_rootfs_driver; /* runtime-rs: virtio-blk-pci, virtio-blk-mmio, virtio-pmem, ... */
         char *machine_type;
         char *machine_accelerators;
         char *cpu_features;
         char *seccompsandbox;
         char *extra_monitor_socket;
         char *remote_hypervisor_socket;
+        char *hypervisor_socket; /* runtime-rs spelling of the remote socket */
+        char *prefetch_list_path;
         char **pflashes;
         char **valid_hypervisor_paths;
         char **valid_ctlpaths;
@@ -68,14 +72,11 @@ struct hull_config_hypervisor {
         bool enable_virtio_mem;
         bool enable_mem_prealloc;
         bool enable_hugepages;
+        char *hugepage_type; /* hugetlbfs, thp */
         char *file_mem_backend;
         char **valid_file_mem_backends;
         bool reclaim_guest_freed_memory;
-        bool enable_balloon;
         bool enable_guest_swap;
-        char *guest_swap_path;
-        uint32_t guest_swap_size_percent;
-        uint64_t guest_swap_create_threshold_secs;
 
         /* storage and shared file system */
         bool disable_block_device_use;
@@ -85,6 +86,7 @@ struct hull_config_hypervisor {
         uint32_t virtio_fs_cache_size; /* MiB of DAX window */
         uint32_t virtio_fs_queue_size;
         char **virtio_fs_extra_args;
+        bool virtio_fs_is_dax;
         char *virtio_fs_cache; /* never, auto, always (also Kata's older none/metadata) */
         uint32_t msize_9p;
         char *block_device_driver; /* virtio-scsi, virtio-blk, virtio-mmio, nvdimm, virtio-blk-ccw, virtio-blk-pci */
@@ -109,6 +111,7 @@ struct hull_config_hypervisor {
         uint32_t pcie_root_port;
         uint32_t pcie_switch_port;
         bool disable_vhost_net;
+        uint32_t network_queues;
         char *entropy_source;
         char **valid_entropy_sources;
         bool use_legacy_serial;
@@ -134,12 +137,35 @@ struct hull_config_hypervisor {
         bool disable_selinux;
         bool disable_guest_selinux;
         bool enable_debug;
-        uint32_t hypervisor_loglevel;
+        uint32_t hypervisor_loglevel; /* 0..3 */
+        char *log_level; /* runtime-rs: trace, debug, info, warn, error, critical */
+        char *dbg_monitor_socket; /* runtime-rs spelling of extra_monitor_socket */
         bool disable_nesting_checks;
         char *guest_hook_path;
         char *guest_memory_dump_path;
         bool guest_memory_dump_paging;
         uint32_t remote_hypervisor_timeout;
+        int32_t hypervisor_timeout; /* runtime-rs spelling, seconds */
+};
+
+/* [agent.kata.mem_agent] (runtime-rs): the guest memory agent. */
+struct hull_config_mem_agent {
+        bool mem_agent_enable;
+        bool memcg_disable;
+        bool memcg_swap;
+        uint32_t memcg_swappiness_max;
+        uint64_t memcg_period_secs;
+        uint32_t memcg_period_psi_percent_limit;
+        uint32_t memcg_eviction_psi_percent_limit;
+        uint64_t memcg_eviction_run_aging_count_min;
+        bool compact_disable;
+        uint64_t compact_period_secs;
+        uint32_t compact_period_psi_percent_limit;
+        uint32_t compact_psi_percent_limit;
+        int64_t compact_sec_max;
+        uint32_t compact_order;
+        uint64_t compact_threshold;
+        uint64_t compact_force_times;
 };
 
 /* [agent.kata] */
@@ -157,7 +183,10 @@ struct hull_config_agent {
         uint32_t health_check_request_timeout_ms;
         uint32_t server_port; /* vsock port of the agent, 1024 */
         uint32_t log_port;
+        uint32_t passfd_listener_port;
         uint32_t container_pipe_size;
+        char *log_level;
+        struct hull_config_mem_agent mem_agent;
 };
 
 /* [runtime] */
@@ -227,6 +256,8 @@ struct hull_config {
         struct hull_config_runtime runtime;
         struct hull_config_factory factory;
         struct hull_config_image image;
+        /* The parsed file, kept for values hull has no field for (runtime.shared_mounts, ...). */
+        struct hull_toml_value *toml;
 
         struct hull_config_warning *warnings;
         size_t n_warnings;
