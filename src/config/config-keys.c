@@ -11,55 +11,81 @@
 #define ACT HULL_CONFIG_ACTED
 
 /* One macro per value kind; ST is the struct the current table describes. */
-#define K_BOOL(n, fl, d) {.name = #n, .type = HULL_CONFIG_BOOL, .offset = offsetof(ST, n), .flags = (fl), .def_int = (d)}
-#define K_STR(n, fl, d, ch)                                                                                    \
-        {.name = #n, .type = HULL_CONFIG_STRING, .offset = offsetof(ST, n), .flags = (fl), .def_str = (d), \
-         .choices = (ch)}
-#define K_STRK(n, fl, dk, ch)                                                                                      \
-        {.name = #n, .type = HULL_CONFIG_STRING, .offset = offsetof(ST, n), .flags = (fl), .def_str_by_kind = (dk), \
-         .choices = (ch)}
-#define K_PATH(n, fl, d) {.name = #n, .type = HULL_CONFIG_PATH, .offset = offsetof(ST, n), .flags = (fl), .def_str = (d)}
-#define K_PATHK(n, fl, dk) \
-        {.name = #n, .type = HULL_CONFIG_PATH, .offset = offsetof(ST, n), .flags = (fl), .def_str_by_kind = (dk)}
-#define K_STRV(n, fl) {.name = #n, .type = HULL_CONFIG_STRV, .offset = offsetof(ST, n), .flags = (fl)}
-#define K_PATHV(n, fl) {.name = #n, .type = HULL_CONFIG_PATHV, .offset = offsetof(ST, n), .flags = (fl)}
-#define K_INT(t, n, fl, d, lo, hi) \
-        {.name = #n, .type = (t), .offset = offsetof(ST, n), .flags = (fl), .def_int = (d), .min = (lo), .max = (hi)}
+#define K_BOOL(n, fl, d)                                                                                       \
+        {                                                                                                      \
+                .name = #n, .type = HULL_CONFIG_BOOL, .offset = offsetof(ST, n), .flags = (fl), .def_int = (d) \
+        }
+#define K_STR(n, fl, d, ch)                                                                                       \
+        {                                                                                                         \
+                .name = #n, .type = HULL_CONFIG_STRING, .offset = offsetof(ST, n), .flags = (fl), .def_str = (d), \
+                .choices = (ch)                                                                                   \
+        }
+#define K_STRK(n, fl, dk, ch)                                                                     \
+        {                                                                                         \
+                .name = #n, .type = HULL_CONFIG_STRING, .offset = offsetof(ST, n), .flags = (fl), \
+                .def_str_by_kind = (dk), .choices = (ch)                                          \
+        }
+#define K_PATH(n, fl, d)                                                                                       \
+        {                                                                                                      \
+                .name = #n, .type = HULL_CONFIG_PATH, .offset = offsetof(ST, n), .flags = (fl), .def_str = (d) \
+        }
+#define K_PATHK(n, fl, dk)                                                                      \
+        {                                                                                       \
+                .name = #n, .type = HULL_CONFIG_PATH, .offset = offsetof(ST, n), .flags = (fl), \
+                .def_str_by_kind = (dk)                                                         \
+        }
+#define K_STRV(n, fl)                                                                          \
+        {                                                                                      \
+                .name = #n, .type = HULL_CONFIG_STRV, .offset = offsetof(ST, n), .flags = (fl) \
+        }
+#define K_PATHV(n, fl)                                                                          \
+        {                                                                                       \
+                .name = #n, .type = HULL_CONFIG_PATHV, .offset = offsetof(ST, n), .flags = (fl) \
+        }
+#define K_INT(t, n, fl, d, lo, hi)                                                                              \
+        {                                                                                                       \
+                .name = #n, .type = (t), .offset = offsetof(ST, n), .flags = (fl), .def_int = (d), .min = (lo), \
+                .max = (hi)                                                                                     \
+        }
 #define K_U32(n, fl, d) K_INT(HULL_CONFIG_U32, n, fl, d, 0, 0)
 #define K_I32(n, fl, d) K_INT(HULL_CONFIG_I32, n, fl, d, 0, 0)
 #define K_U64(n, fl, d) K_INT(HULL_CONFIG_U64, n, fl, d, 0, 0)
 #define K_I64(n, fl, d) K_INT(HULL_CONFIG_I64, n, fl, d, 0, 0)
-#define K_FLOAT(n, fl, d) {.name = #n, .type = HULL_CONFIG_FLOAT, .offset = offsetof(ST, n), .flags = (fl), .def_float = (d)}
+#define K_FLOAT(n, fl, d)                                                                                         \
+        {                                                                                                         \
+                .name = #n, .type = HULL_CONFIG_FLOAT, .offset = offsetof(ST, n), .flags = (fl), .def_float = (d) \
+        }
 
-static const char *const shared_fs_choices[] = {"virtio-fs", "virtio-fs-nydus", "virtio-9p", "inline-virtio-fs", "none",
-                                                NULL};
+static const char *const shared_fs_choices[] = { "virtio-fs", "virtio-fs-nydus",
+                                                 "virtio-9p", "inline-virtio-fs",
+                                                 "none",      NULL };
 /* Go runtime names (virtio-blk, virtio-mmio, nvdimm) and runtime-rs names (virtio-blk-pci, ...). */
-static const char *const block_driver_choices[] = {"virtio-scsi",    "virtio-blk",     "virtio-mmio",
-                                                   "nvdimm",         "virtio-blk-ccw", "virtio-blk-pci",
-                                                   "virtio-blk-mmio", "virtio-pmem",   NULL};
+static const char *const block_driver_choices[] = { "virtio-scsi",     "virtio-blk",     "virtio-mmio",
+                                                    "nvdimm",          "virtio-blk-ccw", "virtio-blk-pci",
+                                                    "virtio-blk-mmio", "virtio-pmem",    NULL };
 /* "none" and "metadata" are the pre-2.5 spellings Kata still reads. */
-static const char *const virtio_fs_cache_choices[] = {"never", "auto", "always", "none", "metadata", NULL};
-static const char *const aio_choices[] = {"threads", "native", "io_uring", NULL};
-static const char *const pcie_port_choices[] = {"no-port", "bridge-port", "root-port", "switch-port", NULL};
-static const char *const monitor_choices[] = {"hmp", "qmp", "qmp-pretty", NULL};
-static const char *const rootfs_type_choices[] = {"ext4", "xfs", "erofs", NULL};
-static const char *const hugepage_choices[] = {"hugetlbfs", "thp", NULL};
-static const char *const log_level_choices[] = {"trace", "debug", "info", "warn", "error", "critical", NULL};
-static const char *const netmodel_choices[] = {"tcfilter", "macvtap", "none", NULL};
-static const char *const vfio_mode_choices[] = {"vfio", "guest-kernel", NULL};
+static const char *const virtio_fs_cache_choices[] = { "never", "auto", "always", "none", "metadata", NULL };
+static const char *const aio_choices[] = { "threads", "native", "io_uring", NULL };
+static const char *const pcie_port_choices[] = { "no-port", "bridge-port", "root-port", "switch-port", NULL };
+static const char *const monitor_choices[] = { "hmp", "qmp", "qmp-pretty", NULL };
+static const char *const rootfs_type_choices[] = { "ext4", "xfs", "erofs", NULL };
+static const char *const hugepage_choices[] = { "hugetlbfs", "thp", NULL };
+static const char *const log_level_choices[] = { "trace", "debug", "info", "warn", "error", "critical", NULL };
+static const char *const netmodel_choices[] = { "tcfilter", "macvtap", "none", NULL };
+static const char *const vfio_mode_choices[] = { "vfio", "guest-kernel", NULL };
 
 /* Per-kind defaults, indexed by enum hull_config_hypervisor_kind: QEMU, CLH, FC, BUILTIN, STRATOVIRT. */
-static const char *const def_path[] = {"/usr/bin/qemu-system-x86_64", "/usr/bin/cloud-hypervisor", "/usr/bin/firecracker",
-                                       "", "/usr/bin/stratovirt"};
-static const char *const def_machine_type[] = {"q35", "", "", "", "microvm"};
-static const char *const def_block_driver[] = {"virtio-scsi", "virtio-blk", "virtio-mmio", "virtio-blk-mmio",
-                                               "virtio-mmio"};
-static const char *const def_rootfs_driver[] = {"virtio-blk-pci", "virtio-blk-pci", "virtio-blk-mmio", "virtio-blk-mmio",
-                                                "virtio-blk-mmio"};
+static const char *const def_path[] = { "/usr/bin/qemu-system-x86_64", "/usr/bin/cloud-hypervisor",
+                                        "/usr/bin/firecracker", "", "/usr/bin/stratovirt" };
+static const char *const def_machine_type[] = { "q35", "", "", "", "microvm" };
+static const char *const def_block_driver[] = { "virtio-scsi", "virtio-blk", "virtio-mmio", "virtio-blk-mmio",
+                                                "virtio-mmio" };
+static const char *const def_rootfs_driver[] = { "virtio-blk-pci", "virtio-blk-pci", "virtio-blk-mmio",
+                                                 "virtio-blk-mmio", "virtio-blk-mmio" };
 /* Firecracker has no shared file system; the built-in VMM serves virtio-fs in process. */
-static const char *const def_shared_fs[] = {"virtio-fs", "virtio-fs", "none", "inline-virtio-fs", "virtio-fs"};
-static const char *const def_virtiofsd[] = {"/usr/lib/qemu/virtiofsd", "/usr/lib/qemu/virtiofsd", "", "",
-                                            "/usr/lib/qemu/virtiofsd"};
+static const char *const def_shared_fs[] = { "virtio-fs", "virtio-fs", "none", "inline-virtio-fs", "virtio-fs" };
+static const char *const def_virtiofsd[] = { "/usr/lib/qemu/virtiofsd", "/usr/lib/qemu/virtiofsd", "", "",
+                                             "/usr/lib/qemu/virtiofsd" };
 
 #define ST struct hull_config_hypervisor
 static const struct hull_config_key hypervisor_keys[] = {
@@ -174,7 +200,10 @@ static const struct hull_config_key hypervisor_keys[] = {
 #define ST struct hull_config_mem_agent
 static const struct hull_config_key mem_agent_keys[] = {
         K_BOOL(mem_agent_enable, 0, false),
-        {.name = "enable", .type = HULL_CONFIG_BOOL, .offset = offsetof(ST, mem_agent_enable), .flags = HULL_CONFIG_ALIAS},
+        { .name = "enable",
+          .type = HULL_CONFIG_BOOL,
+          .offset = offsetof(ST, mem_agent_enable),
+          .flags = HULL_CONFIG_ALIAS },
         K_BOOL(memcg_disable, 0, false),
         K_BOOL(memcg_swap, 0, false),
         K_INT(HULL_CONFIG_U32, memcg_swappiness_max, 0, 50, 0, UINT8_MAX),
@@ -217,8 +246,10 @@ static const struct hull_config_key agent_keys[] = {
         K_U32(passfd_listener_port, 0, 1027),
         K_U32(container_pipe_size, 0, 0),
         K_STR(log_level, ACT, "info", log_level_choices),
-        {.name = "mem_agent", .type = HULL_CONFIG_TABLE, .offset = offsetof(ST, mem_agent),
-         .sub = &mem_agent_section},
+        { .name = "mem_agent",
+          .type = HULL_CONFIG_TABLE,
+          .offset = offsetof(ST, mem_agent),
+          .sub = &mem_agent_section },
 };
 #undef ST
 
@@ -250,7 +281,7 @@ static const struct hull_config_key runtime_keys[] = {
         K_BOOL(use_passfd_io, 0, false),
         K_U32(passfd_listener_port, 0, 1027),
         K_STR(log_level, ACT, "info", log_level_choices),
-        {.name = "shared_mounts", .type = HULL_CONFIG_ARRAY},
+        { .name = "shared_mounts", .type = HULL_CONFIG_ARRAY },
 };
 #undef ST
 
@@ -270,12 +301,12 @@ static const struct hull_config_key image_keys[] = {
 };
 #undef ST
 
-const struct hull_config_section hull_config_section_hypervisor = {"hypervisor", hypervisor_keys,
-                                                                   ARRAY_SIZE(hypervisor_keys)};
-const struct hull_config_section hull_config_section_agent = {"agent", agent_keys, ARRAY_SIZE(agent_keys)};
-const struct hull_config_section hull_config_section_runtime = {"runtime", runtime_keys, ARRAY_SIZE(runtime_keys)};
-const struct hull_config_section hull_config_section_factory = {"factory", factory_keys, ARRAY_SIZE(factory_keys)};
-const struct hull_config_section hull_config_section_image = {"image", image_keys, ARRAY_SIZE(image_keys)};
+const struct hull_config_section hull_config_section_hypervisor = { "hypervisor", hypervisor_keys,
+                                                                    ARRAY_SIZE(hypervisor_keys) };
+const struct hull_config_section hull_config_section_agent = { "agent", agent_keys, ARRAY_SIZE(agent_keys) };
+const struct hull_config_section hull_config_section_runtime = { "runtime", runtime_keys, ARRAY_SIZE(runtime_keys) };
+const struct hull_config_section hull_config_section_factory = { "factory", factory_keys, ARRAY_SIZE(factory_keys) };
+const struct hull_config_section hull_config_section_image = { "image", image_keys, ARRAY_SIZE(image_keys) };
 
 const char *hull_config_key_default_str(const struct hull_config_key *k, enum hull_config_hypervisor_kind kind)
 {

@@ -11,9 +11,9 @@
 enum hull_config_type {
         HULL_CONFIG_BOOL,
         HULL_CONFIG_STRING, /* char *; choices restrict the values when set */
-        HULL_CONFIG_PATH,   /* char *; a host path: made absolute against the file's directory */
-        HULL_CONFIG_STRV,   /* char **, NULL-terminated */
-        HULL_CONFIG_PATHV,  /* char **, each a host path */
+        HULL_CONFIG_PATH, /* char *; a host path: made absolute against the file's directory */
+        HULL_CONFIG_STRV, /* char **, NULL-terminated */
+        HULL_CONFIG_PATHV, /* char **, each a host path */
         HULL_CONFIG_I32,
         HULL_CONFIG_U32,
         HULL_CONFIG_I64,

@@ -62,12 +62,12 @@ int hull_config_hypervisor_kind_from_string(const char *s)
 }
 
 /* Kata's machine types for QEMU (govmm supportedQemuMachines) and StratoVirt. */
-static const char *const qemu_machine_types[] = {"q35", "pc", "microvm", "virt", "pseries", "s390-ccw-virtio", NULL};
-static const char *const stratovirt_machine_types[] = {"microvm", "virt", NULL};
+static const char *const qemu_machine_types[] = { "q35", "pc", "microvm", "virt", "pseries", "s390-ccw-virtio", NULL };
+static const char *const stratovirt_machine_types[] = { "microvm", "virt", NULL };
 
 struct load_ctx {
         const char *file; /* as named in messages */
-        char *dir;        /* absolute directory relative paths are taken against */
+        char *dir; /* absolute directory relative paths are taken against */
         struct hull_config *c;
         struct hull_error **err;
 };
@@ -186,8 +186,8 @@ static int path_make(const struct load_ctx *ctx, const char *value, char **ret)
 static int check_string(struct load_ctx *ctx, const char *section, const char *key, const struct hull_toml_value *v)
 {
         if (v->string.len > HULL_CONFIG_MAX_STRING)
-                return hull_error_set(ctx->err, EINVAL, "%s:%u: %s.%s: string longer than %d bytes", ctx->file,
-                                      v->line, section, key, HULL_CONFIG_MAX_STRING);
+                return hull_error_set(ctx->err, EINVAL, "%s:%u: %s.%s: string longer than %d bytes", ctx->file, v->line,
+                                      section, key, HULL_CONFIG_MAX_STRING);
         if (strlen(v->string.ptr) != v->string.len)
                 return hull_error_set(ctx->err, EINVAL, "%s:%u: %s.%s: string contains a NUL character", ctx->file,
                                       v->line, section, key);
@@ -245,15 +245,15 @@ static int set_strv(struct load_ctx *ctx, const char *section, const struct hull
         size_t n = v->array.len;
 
         if (n > HULL_CONFIG_MAX_ARRAY)
-                return hull_error_set(ctx->err, EINVAL, "%s:%u: %s.%s: more than %d items", ctx->file, v->line,
-                                      section, k->name, HULL_CONFIG_MAX_ARRAY);
+                return hull_error_set(ctx->err, EINVAL, "%s:%u: %s.%s: more than %d items", ctx->file, v->line, section,
+                                      k->name, HULL_CONFIG_MAX_ARRAY);
         for (size_t i = 0; i < n; i++) {
                 const struct hull_toml_value *e = v->array.items[i];
                 int r;
 
                 if (e->type != HULL_TOML_STRING)
-                        return hull_error_set(ctx->err, EINVAL, "%s:%u: %s.%s[%zu]: expected string, got %s",
-                                              ctx->file, e->line, section, k->name, i, toml_type_name(e->type));
+                        return hull_error_set(ctx->err, EINVAL, "%s:%u: %s.%s[%zu]: expected string, got %s", ctx->file,
+                                              e->line, section, k->name, i, toml_type_name(e->type));
                 r = check_string(ctx, section, k->name, e);
                 if (r < 0)
                         return r;
@@ -409,8 +409,9 @@ static int apply_section(struct load_ctx *ctx, const struct hull_config_section 
                         return hull_error_oom(ctx->err);
                 if (!k) {
                         bool is_table = kv->value->type == HULL_TOML_TABLE;
-                        r = add_warning(ctx, is_table ? HULL_CONFIG_WARNING_UNKNOWN_SECTION : HULL_CONFIG_WARNING_UNKNOWN_KEY,
-                                        kv->value->line, full, is_table ? "unknown section, ignored" : "unknown key, ignored");
+                        r = add_warning(
+                                ctx, is_table ? HULL_CONFIG_WARNING_UNKNOWN_SECTION : HULL_CONFIG_WARNING_UNKNOWN_KEY,
+                                kv->value->line, full, is_table ? "unknown section, ignored" : "unknown key, ignored");
                         if (r < 0)
                                 return r;
                         continue;
@@ -437,8 +438,7 @@ static int apply_section(struct load_ctx *ctx, const struct hull_config_section 
 }
 
 /* Find the one [hypervisor.X] section; more than one, or one hull has no driver for, is an error. */
-static int pick_hypervisor(struct load_ctx *ctx, const struct hull_toml_value *root,
-                           const struct hull_toml_kv **ret_kv)
+static int pick_hypervisor(struct load_ctx *ctx, const struct hull_toml_value *root, const struct hull_toml_kv **ret_kv)
 {
         const struct hull_toml_value *hyp = hull_toml_table_get(root, "hypervisor");
         const struct hull_toml_kv *found = NULL;
@@ -507,9 +507,9 @@ static int finish(struct load_ctx *ctx, const struct hull_toml_kv *hyp_kv, const
         if (h->default_vcpus == 0)
                 h->default_vcpus = 1;
         if (h->default_maxvcpus > 0 && h->default_vcpus > h->default_maxvcpus)
-                return hull_error_set(ctx->err, EINVAL, "%s:%u: %s.default_vcpus: %g is more than default_maxvcpus (%u)",
-                                      ctx->file, line_of(ht, "default_vcpus", 0), sec, h->default_vcpus,
-                                      h->default_maxvcpus);
+                return hull_error_set(ctx->err, EINVAL,
+                                      "%s:%u: %s.default_vcpus: %g is more than default_maxvcpus (%u)", ctx->file,
+                                      line_of(ht, "default_vcpus", 0), sec, h->default_vcpus, h->default_maxvcpus);
         if (h->memory_slots == 0)
                 h->memory_slots = 10;
         if (h->default_bridges == 0)
@@ -543,12 +543,14 @@ static int finish(struct load_ctx *ctx, const struct hull_toml_kv *hyp_kv, const
                                       "%s:%u: runtime.hypervisor_name: \"%s\" does not match the [%s] section",
                                       ctx->file, line_of(rt, "hypervisor_name", 0), c->runtime.hypervisor_name, sec);
         if (c->runtime.agent_name[0] && !streq(c->runtime.agent_name, "kata"))
-                return hull_error_set(ctx->err, EINVAL, "%s:%u: runtime.agent_name: \"%s\" is not an agent (only \"kata\")",
-                                      ctx->file, line_of(rt, "agent_name", 0), c->runtime.agent_name);
-        if (c->runtime.disable_new_netns && !streq(c->runtime.internetworking_model, "none"))
                 return hull_error_set(ctx->err, EINVAL,
-                                      "%s:%u: runtime.disable_new_netns: works only with internetworking_model = \"none\"",
-                                      ctx->file, line_of(rt, "disable_new_netns", 0));
+                                      "%s:%u: runtime.agent_name: \"%s\" is not an agent (only \"kata\")", ctx->file,
+                                      line_of(rt, "agent_name", 0), c->runtime.agent_name);
+        if (c->runtime.disable_new_netns && !streq(c->runtime.internetworking_model, "none"))
+                return hull_error_set(
+                        ctx->err, EINVAL,
+                        "%s:%u: runtime.disable_new_netns: works only with internetworking_model = \"none\"", ctx->file,
+                        line_of(rt, "disable_new_netns", 0));
         if (c->agent.dial_timeout == 0)
                 c->agent.dial_timeout = 45;
         return 0;
@@ -604,8 +606,9 @@ static int load_tree(struct load_ctx *ctx, const struct hull_toml_value *root)
                                         continue;
                                 }
                                 if (a->value->type != HULL_TOML_TABLE)
-                                        return hull_error_set(ctx->err, EINVAL, "%s:%u: agent.kata: expected table, got %s",
-                                                              ctx->file, a->value->line, toml_type_name(a->value->type));
+                                        return hull_error_set(ctx->err, EINVAL,
+                                                              "%s:%u: agent.kata: expected table, got %s", ctx->file,
+                                                              a->value->line, toml_type_name(a->value->type));
                                 r = apply_section(ctx, &hull_config_section_agent, name, a->value, &c->agent);
                                 if (r < 0)
                                         return r;
@@ -624,8 +627,9 @@ static int load_tree(struct load_ctx *ctx, const struct hull_toml_value *root)
                 }
                 if (!s) {
                         bool is_table = v->type == HULL_TOML_TABLE;
-                        r = add_warning(ctx, is_table ? HULL_CONFIG_WARNING_UNKNOWN_SECTION : HULL_CONFIG_WARNING_UNKNOWN_KEY,
-                                        v->line, kv->key, is_table ? "unknown section, ignored" : "unknown key, ignored");
+                        r = add_warning(
+                                ctx, is_table ? HULL_CONFIG_WARNING_UNKNOWN_SECTION : HULL_CONFIG_WARNING_UNKNOWN_KEY,
+                                v->line, kv->key, is_table ? "unknown section, ignored" : "unknown key, ignored");
                         if (r < 0)
                                 return r;
                         continue;
@@ -680,8 +684,8 @@ static struct hull_config *config_alloc(const char *path)
 int hull_config_new_default(enum hull_config_hypervisor_kind kind, struct hull_config **ret, struct hull_error **err)
 {
         _cleanup_(hull_config_freep) struct hull_config *c = NULL;
-        _cleanup_(hull_toml_freep) struct hull_toml_value *root = NULL;
-        struct load_ctx ctx = {.file = "(defaults)", .err = err};
+        const struct hull_toml_value empty = { .type = HULL_TOML_TABLE };
+        struct load_ctx ctx = { .file = "(defaults)", .dir = (char *)"/", .err = err };
         int r;
 
         if ((int)kind < 0 || kind >= _HULL_CONFIG_HYPERVISOR_MAX)
@@ -691,14 +695,9 @@ int hull_config_new_default(enum hull_config_hypervisor_kind kind, struct hull_c
                 return hull_error_oom(err);
         c->hypervisor_kind = kind;
         ctx.c = c;
-        ctx.dir = (char *)"/";
-        r = hull_toml_parse("", 0, ctx.file, &root, err);
+        r = load_tree(&ctx, &empty);
         if (r < 0)
                 return r;
-        r = load_tree(&ctx, root);
-        if (r < 0)
-                return r;
-        c->toml = TAKE_PTR(root);
         *ret = TAKE_PTR(c);
         return 0;
 }
@@ -709,7 +708,7 @@ int hull_config_load_data(const char *data, size_t len, const char *filename, st
         _cleanup_(hull_config_freep) struct hull_config *c = NULL;
         _cleanup_(hull_toml_freep) struct hull_toml_value *root = NULL;
         _cleanup_free_ char *dir = NULL;
-        struct load_ctx ctx = {.file = filename, .err = err};
+        struct load_ctx ctx = { .file = filename, .err = err };
         int r;
 
         if (len > HULL_CONFIG_MAX_FILE_SIZE)
