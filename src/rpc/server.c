@@ -264,6 +264,9 @@ static int request_finish(struct hull_ttrpc_request *req, int32_t code, const ch
 {
         int r;
 
+        /* The stream ends here, before the send: a send that fails closes the connection, and that must not
+         * cancel (and so free) this very request underneath us. */
+        request_unlink(req);
         if (req->cancelled)
                 r = req->timed_out ? -ETIMEDOUT : -ECONNRESET;
         else

@@ -184,6 +184,20 @@ static void health_check(struct hull_ttrpc_request *req, void *userdata)
         assert_int_equal(hull_ttrpc_request_reply(req, &out.base), 0);
 }
 
+static void reply_on_cancel(struct hull_ttrpc_request *req, void *userdata)
+{
+        hull_ttrpc_request_reply_raw(req, NULL, 0);
+}
+
+/* Replies with almost 4 MiB; its cancel callback replies too, as real long-poll handlers do. */
+static void big_reply(struct hull_ttrpc_request *req, void *userdata)
+{
+        static uint8_t zeros[HULL_TTRPC_MESSAGE_MAX - 64];
+
+        hull_ttrpc_request_on_cancel(req, reply_on_cancel, NULL);
+        hull_ttrpc_request_reply_raw(req, zeros, sizeof(zeros));
+}
+
 static void on_disconnect(struct hull_ttrpc_server *s, const struct hull_error *reason, void *userdata)
 {
         struct held *h = userdata;
@@ -213,6 +227,7 @@ static int setup(void **state)
         assert_int_equal(hull_ttrpc_server_register(f->server, SVC, "Fail", NULL, fail_enoent, NULL, NULL), 0);
         assert_int_equal(hull_ttrpc_server_register(f->server, SVC, "Metadata", NULL, echo_metadata, NULL, NULL), 0);
         assert_int_equal(hull_ttrpc_server_register(f->server, SVC, "Hold", NULL, hold, &f->held, NULL), 0);
+        assert_int_equal(hull_ttrpc_server_register(f->server, SVC, "Big", NULL, big_reply, NULL, NULL), 0);
         assert_int_equal(
                 hull_ttrpc_server_register_pb(f->server, &grpc__health__descriptor, "Check", health_check, NULL, NULL),
                 0);
@@ -831,6 +846,25 @@ static void test_ttrpc_server_closes_on_response_from_client(void **state)
         check_only_raw_connection_closed(f, EPROTO);
 }
 
+static void test_ttrpc_server_closes_when_client_never_reads(void **state)
+{
+        struct fixture *f = *state;
+        _cleanup_buf_ struct hull_buf req = HULL_BUF_INIT;
+        int sent = 0;
+
+        raw_connect(f);
+        assert_int_equal(hull_ttrpc_request_encode(&req, SVC, "Big", NULL, 0, 0, NULL, 0), 0);
+        /* Every request costs the server a 4 MiB reply it cannot deliver: past its write queue limit it gives up. */
+        while (!f->held.disconnects) {
+                assert_true(sent < 64);
+                write_frame(f->raw, (uint32_t)(2 * sent++ + 1), HULL_TTRPC_TYPE_REQUEST, 0, req.data, req.len);
+                run_for(f->loop, 2);
+        }
+        assert_true(sent > 10);
+        assert_int_equal(f->held.last_disconnect_code, ENOBUFS);
+        check_only_raw_connection_closed(f, ENOBUFS);
+}
+
 /* ---- hostile servers ---- */
 
 struct closed_note {
@@ -934,6 +968,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_ttrpc_server_closes_on_even_stream_id, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ttrpc_server_closes_on_duplicate_stream_id, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ttrpc_server_closes_on_response_from_client, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ttrpc_server_closes_when_client_never_reads, setup, teardown),
                 cmocka_unit_test(test_ttrpc_client_closes_on_reply_for_unopened_stream),
                 cmocka_unit_test(test_ttrpc_client_closes_on_request_from_server),
                 cmocka_unit_test(test_ttrpc_client_closes_on_invalid_response),
