@@ -110,20 +110,15 @@ static struct call *call_unlink(struct hull_ttrpc_client *c, uint32_t id)
         return NULL;
 }
 
-/* Take every pending call out, as a list linked through ->next. */
-static struct call *calls_take_all(struct hull_ttrpc_client *c)
+/* The first pending call, or the first whose deadline has passed when now != 0. Callbacks may cancel or add
+ * calls, so callers take calls out one at a time rather than walk a snapshot. */
+static struct call *call_first(struct hull_ttrpc_client *c, uint64_t now)
 {
-        struct call *all = NULL;
-
         for (size_t i = 0; i < BUCKETS; i++)
-                while (c->buckets[i]) {
-                        struct call *k = c->buckets[i];
-                        c->buckets[i] = k->next;
-                        k->next = all;
-                        all = k;
-                }
-        c->n_pending = 0;
-        return all;
+                for (struct call *k = c->buckets[i]; k; k = k->next)
+                        if (!now || (k->deadline && k->deadline <= now))
+                                return k;
+        return NULL;
 }
 
 /* End a call that is no longer in the table: run its callback with an error, then free it. */
@@ -150,11 +145,10 @@ static void call_fail(struct call *k, int code, const char *fmt, ...)
 
 static void fail_all(struct hull_ttrpc_client *c, int code, const char *reason)
 {
-        struct call *all = calls_take_all(c);
+        struct call *k;
 
-        while (all) {
-                struct call *k = all;
-                all = k->next;
+        while ((k = call_first(c, 0))) {
+                call_unlink(c, k->id);
                 call_fail(k, code, "ttrpc call %s: %s", k->what, reason);
         }
 }
@@ -229,29 +223,16 @@ static int timer_fired(struct hull_loop_source *src, void *userdata)
 {
         struct hull_ttrpc_client *c = client_ref(userdata);
         uint64_t now = hull_now_usec();
-        struct call *expired = NULL;
+        struct call *k;
 
-        for (size_t i = 0; i < BUCKETS; i++)
-                for (struct call **p = &c->buckets[i]; *p;) {
-                        struct call *k = *p;
-                        if (k->deadline && k->deadline <= now) {
-                                *p = k->next;
-                                c->n_pending--;
-                                k->next = expired;
-                                expired = k;
-                        } else {
-                                p = &k->next;
-                        }
-                }
         c->timer_at = 0;
-        if (!c->freed)
-                timer_update(c);
-        while (expired) {
-                struct call *k = expired;
-                expired = k->next;
+        while (!c->freed && (k = call_first(c, now))) {
+                call_unlink(c, k->id);
                 call_fail(k, ETIMEDOUT, "ttrpc call %s: no reply within %.3f s", k->what,
                           (double)k->timeout_usec / 1e6);
         }
+        if (!c->freed)
+                timer_update(c);
         client_unref(c);
         return 0;
 }

@@ -378,13 +378,18 @@ void hull_ttrpc_request_on_cancel(struct hull_ttrpc_request *req, hull_ttrpc_can
  * this or any other request, so callers look for the next victim afresh after each call. */
 static void request_cancel(struct hull_ttrpc_request *req, bool timed_out)
 {
+        struct sconn *sc = conn_ref(req->conn);
+        uint32_t id = req->id;
+
         request_unlink(req);
         req->cancelled = true;
         req->timed_out = timed_out;
-        if (timed_out)
-                send_response(req->conn, req->id, HULL_GRPC_DEADLINE_EXCEEDED, "ttrpc: deadline exceeded", NULL, 0);
+        /* req may be gone once the callback returns: only sc and id are used after it. */
         if (req->cancel_cb)
                 req->cancel_cb(req, req->cancel_userdata);
+        if (timed_out)
+                send_response(sc, id, HULL_GRPC_DEADLINE_EXCEEDED, "ttrpc: deadline exceeded", NULL, 0);
+        conn_unref(sc);
 }
 
 static void conn_cancel_all(struct sconn *sc)

@@ -703,6 +703,39 @@ static void test_ttrpc_cancelled_call_never_calls_back(void **state)
         assert_false(a.done);
 }
 
+struct pair {
+        struct hull_ttrpc_client *client;
+        uint32_t ids[2];
+        int calls;
+};
+
+static void cancel_the_other(int r, const uint8_t *payload, size_t len, const struct hull_error *err, void *userdata)
+{
+        struct pair *p = userdata;
+
+        assert_int_equal(r, -ETIMEDOUT);
+        p->calls++;
+        /* Exactly one of the two is still pending. */
+        assert_int_equal(hull_ttrpc_client_cancel(p->client, p->ids[0]) +
+                                 hull_ttrpc_client_cancel(p->client, p->ids[1]),
+                         -ENOENT);
+}
+
+static void test_ttrpc_timeout_callback_cancels_another_expired_call(void **state)
+{
+        struct fixture *f = *state;
+        struct hull_ttrpc_call_opts opts = { .timeout_usec = 30000 };
+        struct pair p = { .client = f->client };
+
+        for (int i = 0; i < 2; i++)
+                assert_int_equal(hull_ttrpc_client_call_raw(f->client, SVC, "Hold", NULL, 0, &opts, cancel_the_other,
+                                                            &p, &p.ids[i], NULL),
+                                 0);
+        run_for(f->loop, 100);
+        assert_int_equal(p.calls, 1);
+        assert_int_equal(hull_ttrpc_client_pending(f->client), 0);
+}
+
 static void test_ttrpc_three_mib_payload_and_over_limit_refused_locally(void **state)
 {
         struct fixture *f = *state;
@@ -958,6 +991,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_ttrpc_client_free_cancels_pending_calls, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ttrpc_client_freed_inside_its_own_callback, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ttrpc_cancelled_call_never_calls_back, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ttrpc_timeout_callback_cancels_another_expired_call, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(test_ttrpc_three_mib_payload_and_over_limit_refused_locally, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_ttrpc_streaming_request_is_unimplemented, setup, teardown),
