@@ -214,7 +214,7 @@ static int flush_queue(struct hull_ttrpc_channel *ch)
                         return -errno;
                 }
                 ch->wq_bytes -= (size_t)w;
-                while (w > 0) {
+                while (w > 0 && ch->wq_head) {
                         struct chunk *c = ch->wq_head;
                         size_t left = c->len - c->off;
                         if ((size_t)w < left) {

@@ -157,13 +157,12 @@ struct hull_ttrpc_client *hull_ttrpc_client_free(struct hull_ttrpc_client *c)
 {
         if (!c || c->freed)
                 return NULL;
+        /* Callbacks run below cannot drop the caller's reference: freeing again is a no-op once freed is set. */
         c->freed = true;
-        client_ref(c);
+        c->close_cb = NULL;
         hull_ttrpc_channel_close(c->ch);
         fail_all(c, ECANCELED, "client closed");
-        c->close_cb = NULL;
-        client_unref(c); /* ours */
-        client_unref(c); /* the caller's */
+        client_unref(c);
         return NULL;
 }
 
