@@ -55,6 +55,7 @@ const char *hull_ttrpc_request_service(const struct hull_ttrpc_request *req);
 const char *hull_ttrpc_request_method(const struct hull_ttrpc_request *req);
 /* The decoded request when the method was registered with an input descriptor, else NULL. */
 const ProtobufCMessage *hull_ttrpc_request_message(const struct hull_ttrpc_request *req);
+/* The raw payload, for methods registered without an input descriptor (NULL and 0 otherwise). */
 const uint8_t *hull_ttrpc_request_payload(const struct hull_ttrpc_request *req, size_t *ret_len);
 /* First value of a metadata key (case-insensitive), or NULL. */
 const char *hull_ttrpc_request_metadata(const struct hull_ttrpc_request *req, const char *key);
