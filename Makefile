@@ -5,7 +5,7 @@ PREFIX     ?= /usr/local
 PYTHON     ?= /usr/bin/python3
 MESON_OPTS ?=
 
-.PHONY: all deps build demo check bench install clean format
+.PHONY: all deps build kernel demo check bench install clean format
 
 all: build
 
@@ -18,7 +18,11 @@ $(BUILD)/build.ninja:
 build: $(BUILD)/build.ninja
 	@ninja -C $(BUILD)
 
-demo: deps build
+# hull's trimmed guest kernel (guest/kernel/): minutes the first time, then taken from the per-machine cache.
+kernel: deps
+	@guest/kernel/build.sh $(BUILD)/guest
+
+demo: deps build kernel
 	@scripts/demo.sh $(BUILD)
 
 check: deps

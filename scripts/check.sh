@@ -16,6 +16,8 @@ step "build ($build)"
 ninja -C "$build" || { echo "hull: build failed"; echo "0 passed, 1 failed"; exit 1; }
 mkdir -p "$results"
 rm -f "$results"/*
+step "guest kernel (guest/kernel/build.sh: built once per machine, then cached)"
+if guest/kernel/build.sh "$build/guest"; then echo ok > "$results/kernel.result"; else echo fail > "$results/kernel.result"; fi
 
 step "build with AddressSanitizer + UndefinedBehaviorSanitizer ($asan)"
 [ -f "$asan/build.ninja" ] || meson setup "$asan" -Db_sanitize=address,undefined -Db_lundef=false >/dev/null || exit 1
@@ -45,4 +47,4 @@ rc=$?
 
 step "summary"
 exec $py scripts/summary.py "$build/meson-logs/testlog.json" "$asan/meson-logs/testlog.json" \
-        "$results/integration.xml" "$results/format.result"
+        "$results/integration.xml" "$results/format.result" "$results/kernel.result"
