@@ -23,7 +23,10 @@ static long sys5(long n, long a, long b, long c, long d, long e)
         long r;
         register long r10 __asm__("r10") = d;
         register long r8 __asm__("r8") = e;
-        __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8) : "rcx", "r11", "memory");
+        __asm__ volatile("syscall"
+                         : "=a"(r)
+                         : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
+                         : "rcx", "r11", "memory");
         return r;
 }
 
