@@ -347,7 +347,7 @@ int hull_config_keys_set_defaults(const struct hull_config_section *section, voi
 {
         for (size_t i = 0; i < section->n_keys; i++) {
                 const struct hull_config_key *k = &section->keys[i];
-                char *p = (char *)base + k->offset;
+                void *p = (char *)base + k->offset;
 
                 if (k->flags & HULL_CONFIG_ALIAS)
                         continue;
@@ -413,7 +413,7 @@ void hull_config_keys_free(const struct hull_config_section *section, void *base
 {
         for (size_t i = 0; i < section->n_keys; i++) {
                 const struct hull_config_key *k = &section->keys[i];
-                char *p = (char *)base + k->offset;
+                void *p = (char *)base + k->offset;
 
                 if (k->flags & HULL_CONFIG_ALIAS)
                         continue;

@@ -132,7 +132,7 @@ static void write_section(FILE *out, const char *header, const struct hull_confi
         fprintf(out, "\n[%s]\n", header);
         for (size_t i = 0; i < s->n_keys; i++) {
                 const struct hull_config_key *k = &s->keys[i];
-                const char *p = (const char *)base + k->offset;
+                const void *p = (const char *)base + k->offset;
 
                 if ((k->flags & HULL_CONFIG_ALIAS) || k->type == HULL_CONFIG_TABLE)
                         continue;

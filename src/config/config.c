@@ -122,6 +122,19 @@ static const char *expected_name(enum hull_config_type t)
         return "value";
 }
 
+/* asprintf() that returns NULL on failure (asprintf leaves its pointer undefined then). */
+_printf_(1, 2) static char *strdup_printf(const char *fmt, ...)
+{
+        va_list ap;
+        char *s;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        return r < 0 ? NULL : s;
+}
+
 static int add_warning(struct load_ctx *ctx, enum hull_config_warning_kind kind, unsigned line, const char *key,
                        const char *what)
 {
@@ -130,7 +143,8 @@ static int add_warning(struct load_ctx *ctx, enum hull_config_warning_kind kind,
         _cleanup_free_ char *k = NULL, *text = NULL;
 
         k = strdup(key);
-        if (!k || asprintf(&text, "%s:%u: %s: %s", ctx->file, line, key, what) < 0)
+        text = strdup_printf("%s:%u: %s: %s", ctx->file, line, key, what);
+        if (!k || !text)
                 return hull_error_oom(ctx->err);
         w = reallocarray(c->warnings, c->n_warnings + 1, sizeof(*w));
         if (!w)
@@ -174,8 +188,8 @@ static int path_make(const struct load_ctx *ctx, const char *value, char **ret)
 
         if (value[0] == '\0' || value[0] == '/')
                 p = strdup(value);
-        else if (asprintf(&p, "%s/%s", ctx->dir, value) < 0)
-                p = NULL;
+        else
+                p = strdup_printf("%s/%s", ctx->dir, value);
         if (!p)
                 return -ENOMEM;
         path_normalize(p);
@@ -283,7 +297,7 @@ static int set_strv(struct load_ctx *ctx, const char *section, const struct hull
 static int set_value(struct load_ctx *ctx, const char *section, const struct hull_config_key *k,
                      const struct hull_toml_value *v, void *base, bool *ret_default)
 {
-        char *p = (char *)base + k->offset;
+        void *p = (char *)base + k->offset;
         int r;
 
         switch (k->type) {
@@ -405,7 +419,8 @@ static int apply_section(struct load_ctx *ctx, const struct hull_config_section 
                 bool is_default = true;
                 int r;
 
-                if (asprintf(&full, "%s.%s", section, kv->key) < 0)
+                full = strdup_printf("%s.%s", section, kv->key);
+                if (!full)
                         return hull_error_oom(ctx->err);
                 if (!k) {
                         bool is_table = kv->value->type == HULL_TOML_TABLE;
@@ -596,7 +611,8 @@ static int load_tree(struct load_ctx *ctx, const struct hull_toml_value *root)
                                 const struct hull_toml_kv *a = &v->table.items[j];
                                 _cleanup_free_ char *name = NULL;
 
-                                if (asprintf(&name, "agent.%s", a->key) < 0)
+                                name = strdup_printf("agent.%s", a->key);
+                                if (!name)
                                         return hull_error_oom(ctx->err);
                                 if (!streq(a->key, "kata")) {
                                         r = add_warning(ctx, HULL_CONFIG_WARNING_UNKNOWN_SECTION, a->value->line, name,
@@ -663,7 +679,8 @@ static char *base_dir(const char *filename)
                 ret = TAKE_PTR(dir);
         else {
                 cwd = getcwd(NULL, 0);
-                if (!cwd || asprintf(&ret, "%s/%s", cwd, dir) < 0)
+                ret = cwd ? strdup_printf("%s/%s", cwd, dir) : NULL;
+                if (!ret)
                         return NULL;
         }
         path_normalize(ret);
