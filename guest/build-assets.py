@@ -338,6 +338,7 @@ class Cpio:
 
 
 def build_initramfs(agent, kver, mods, extra):
+    """The cpio archive; agent is the bytes of /init."""
     cpio = Cpio()
     for d in ("dev", "proc", "sys", "run", "etc", "lib", "lib/modules", "lib/modules/" + kver):
         cpio.directory(d)
@@ -345,8 +346,7 @@ def build_initramfs(agent, kver, mods, extra):
     # The kernel opens /dev/console for init's stdio before init runs, so the node must be in the archive.
     cpio.chardev("dev/console", 5, 1, 0o600)
     cpio.chardev("dev/null", 1, 3, 0o666)
-    with open(agent, "rb") as f:
-        cpio.file("init", f.read(), 0o755)
+    cpio.file("init", agent, 0o755)
     for name, _path, data in mods:
         cpio.file("lib/modules/%s/%s.ko" % (kver, name), data)
     load_list = "".join(name + "\n" for name, _path, _data in mods)
@@ -360,6 +360,21 @@ def build_initramfs(agent, kver, mods, extra):
         with open(src, "rb") as f:
             cpio.file(dst, f.read(), os.stat(src).st_mode & 0o7777)
     return cpio.finish()
+
+
+def stripped(path):
+    """The binary without symbols or debug info when binutils' strip is there (the build keeps them)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    strip = shutil.which("strip")
+    if not strip:
+        return data
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "init")
+        if subprocess.run([strip, "--strip-all", "-o", out, path]).returncode != 0:
+            return data
+        with open(out, "rb") as f:
+            return f.read()
 
 
 def write_atomic(path, data):
@@ -395,7 +410,8 @@ def main(argv):
     os.makedirs(args.outdir, exist_ok=True)
     with open(vmlinuz, "rb") as f:
         write_atomic(os.path.join(args.outdir, "vmlinuz"), f.read())
-    archive = build_initramfs(args.agent, kver, mods, extra)
+    agent = stripped(args.agent)
+    archive = build_initramfs(agent, kver, mods, extra)
     initrd = gzip.compress(archive, compresslevel=9, mtime=0)
     initrd_path = os.path.join(args.outdir, args.initrd_name)
     write_atomic(initrd_path, initrd)
@@ -403,8 +419,8 @@ def main(argv):
     log("kernel %s (%s)" % (kver, os.path.basename(root)))
     log("modules: %s%s" % (" ".join(n for n, _p, _d in mods), (" (built in: %s)" % " ".join(skipped)) if skipped else ""))
     log(
-        "%s: %d bytes (%.1f MiB; %d bytes uncompressed), agent %d bytes"
-        % (initrd_path, len(initrd), len(initrd) / 1048576.0, len(archive), os.path.getsize(args.agent))
+        "%s: %d bytes (%.1f MiB; %d bytes uncompressed), /init (hull-agent, stripped) %d bytes"
+        % (initrd_path, len(initrd), len(initrd) / 1048576.0, len(archive), len(agent))
     )
     return 0
 
