@@ -94,7 +94,7 @@ static const struct hull_config_key hypervisor_keys[] = {
         K_PATH(jailer_path, 0, NULL),
         K_PATH(kernel, ACT, HULL_DATA_DIR "/vmlinuz"),
         K_PATH(initrd, ACT, NULL), /* hull's initrd is filled in when neither initrd nor image is set */
-        K_PATH(image, ACT, NULL),
+        K_PATH(image, 0, NULL), /* booting from a disk image is not implemented yet */
         K_STR(rootfs_type, 0, "ext4", rootfs_type_choices),
         K_PATH(firmware, 0, NULL),
         K_PATH(firmware_volume, 0, NULL),
