@@ -311,7 +311,7 @@ int hull_hypervisor_new(enum hull_config_hypervisor_kind kind, const struct hull
                 return hull_error_set(err, EINVAL, "%s: an event loop is required", name);
         r = validate_desc(desc, err);
         if (r < 0)
-                return hull_error_prefix(err, "%s", name);
+                return hull_error_prefix(err, "%s", name), r;
         hv = calloc(1, sizeof(*hv));
         if (!hv)
                 return hull_error_oom(err);
@@ -409,7 +409,7 @@ int hull_hypervisor_add_device(struct hull_hypervisor *hv, const struct hull_hv_
 
         r = validate_device(hv, dev, err);
         if (r < 0)
-                return hull_error_prefix(err, "%s", hv->ops->name);
+                return hull_error_prefix(err, "%s", hv->ops->name), r;
         if (hv->state != HULL_HV_STATE_CREATED) {
                 if (!(hv->ops->capabilities(hv) & HULL_HV_CAP_HOTPLUG) || !hv->ops->add_device)
                         return hull_error_set(err, EOPNOTSUPP, "%s: cannot add device %s to a running VM (no hotplug)",

@@ -45,6 +45,7 @@ struct qemu {
         struct hull_qmp *qmp;
         struct hull_virtiofsd *vfs;
         bool guest_shutdown;
+        bool shutting_down; /* QMP said SHUTDOWN: QEMU is on its way out */
         char version[32];
 };
 
@@ -121,7 +122,7 @@ static int qemu_create(struct hull_hypervisor *hv, struct hull_error **err)
                 return r;
         r = hull_host_find_binary(d->binary ? d->binary : HULL_QEMU_BINARY, NULL, &q->binary, err);
         if (r < 0)
-                return hull_error_prefix(err, "qemu");
+                return hull_error_prefix(err, "qemu"), r;
         if (d->shared_dir) {
                 const char *daemon = d->fs_daemon ? d->fs_daemon : HULL_HV_VIRTIOFSD;
                 if (daemon[0] != '/' || access(daemon, X_OK) < 0)
@@ -150,7 +151,7 @@ static int qemu_create(struct hull_hypervisor *hv, struct hull_error **err)
             (r = state_path(hv, "virtiofsd.sock", true, &q->vfs_path, err)) < 0 ||
             (r = state_path(hv, "qemu.log", false, &q->qemu_log, err)) < 0 ||
             (r = state_path(hv, "virtiofsd.log", false, &q->vfs_log, err)) < 0)
-                return hull_error_prefix(err, "qemu");
+                return hull_error_prefix(err, "qemu"), r;
         if (d->console_log)
                 q->console_log = strdup(d->console_log);
         else if ((r = state_path(hv, "console.log", false, &q->console_log, err)) < 0)
@@ -208,8 +209,11 @@ static void on_vfs_exit(struct hull_virtiofsd *v, pid_t pid, int status, const c
         struct hull_hv_event ev = { .kind = HULL_HV_EVENT_DAEMON_EXITED, .pid = pid, .status = status,
                                     .message = message };
 
-        /* virtiofsd leaves when QEMU does; that is QEMU's exit, reported on its own. */
-        if (q->child.reaped || (q->child.pidfd >= 0 && poll(&p, 1, 0) > 0))
+        /* virtiofsd leaves when QEMU does; that is QEMU's exit, reported on its own. QEMU announces a shutdown on QMP
+         * before it drops its vhost-user connections, so read QMP first. */
+        if (q->qmp)
+                hull_qmp_process(q->qmp);
+        if (q->shutting_down || q->child.reaped || (q->child.pidfd >= 0 && poll(&p, 1, 0) > 0))
                 return;
         hull_hypervisor_emit(hv, &ev);
 }
@@ -232,6 +236,7 @@ static void on_qmp_event(struct hull_qmp *qmp, const struct hull_qmp_msg *msg, v
                 else
                         ev.message = "shutdown";
                 q->guest_shutdown = ev.guest;
+                q->shutting_down = true;
         } else if (streq(msg->event, "STOP")) {
                 ev.kind = HULL_HV_EVENT_PAUSED;
                 ev.message = "paused";
@@ -272,7 +277,7 @@ static int start_failed(struct qemu *q, int r, struct hull_error **err)
         char msg[768];
 
         if (r == -ETIMEDOUT || hull_child_wait(&q->child, EXIT_GRACE_MS) != 1)
-                return hull_error_prefix(err, "qemu (pid %d) did not come up", (int)q->child.pid);
+                return hull_error_prefix(err, "qemu (pid %d) did not come up", (int)q->child.pid), r;
         hull_child_describe_exit("qemu", q->child.status, q->qemu_log, log_prefixes, msg, sizeof(msg));
         if (err) {
                 *err = hull_error_free(*err);
@@ -322,7 +327,7 @@ static int do_start(struct hull_hypervisor *hv, struct qemu *q, struct hull_erro
                 return hull_error_errno(err, errno, "qemu: remove stale %s", q->qmp_path);
         qmp_listen = hull_unix_listen(q->qmp_path, err);
         if (qmp_listen < 0)
-                return hull_error_prefix(err, "qemu: QMP socket");
+                return hull_error_prefix(err, "qemu: QMP socket"), qmp_listen;
         plan.qmp_fd = 3 + (int)n_pass;
         pass[n_pass++] = qmp_listen;
 
@@ -337,7 +342,7 @@ static int do_start(struct hull_hypervisor *hv, struct qemu *q, struct hull_erro
                         return hull_error_errno(err, errno, "qemu: remove stale %s", q->agent_path);
                 agent_listen = hull_unix_listen(q->agent_path, err);
                 if (agent_listen < 0)
-                        return hull_error_prefix(err, "qemu: agent socket");
+                        return hull_error_prefix(err, "qemu: agent socket"), agent_listen;
                 plan.agent_fd = 3 + (int)n_pass;
                 pass[n_pass++] = agent_listen;
         }
@@ -363,7 +368,7 @@ static int do_start(struct hull_hypervisor *hv, struct qemu *q, struct hull_erro
 
         r = hull_qemu_build_argv(d, &plan, &argv, err);
         if (r < 0)
-                return hull_error_prefix(err, "qemu");
+                return hull_error_prefix(err, "qemu"), r;
         if (hull_log_get_level() >= HULL_LOG_DEBUG) {
                 _cleanup_buf_ struct hull_buf line = HULL_BUF_INIT;
                 for (char **a = argv; *a; a++)
@@ -372,7 +377,7 @@ static int do_start(struct hull_hypervisor *hv, struct qemu *q, struct hull_erro
         }
         r = hull_child_spawn(argv, pass, n_pass, q->qemu_log, &q->child, err);
         if (r < 0)
-                return hull_error_prefix(err, "qemu");
+                return hull_error_prefix(err, "qemu"), r;
 
         /* Connect while our copy of the listening socket still exists, then drop our copy: from here the socket
          * lives only in QEMU, and if QEMU dies the connection breaks instead of waiting in a backlog forever. */
@@ -380,7 +385,7 @@ static int do_start(struct hull_hypervisor *hv, struct qemu *q, struct hull_erro
         qmp_listen = close_fd(qmp_listen);
         agent_listen = close_fd(agent_listen);
         if (qmp_fd < 0)
-                return hull_error_prefix(err, "qemu: QMP");
+                return hull_error_prefix(err, "qemu: QMP"), qmp_fd;
         r = hull_qmp_new(TAKE_FD(qmp_fd), 0, &qmp, err);
         if (r < 0)
                 return r;
@@ -455,7 +460,7 @@ static int qmp_simple(struct hull_hypervisor *hv, const char *command, struct hu
         if (!q->qmp)
                 return hull_error_set(err, ENOTCONN, "qemu: not running");
         r = hull_qmp_call(q->qmp, command, NULL, QMP_CALL_TIMEOUT_MS, NULL, err);
-        return r < 0 ? hull_error_prefix(err, "qemu") : 0;
+        return r < 0 ? (hull_error_prefix(err, "qemu"), r) : 0;
 }
 
 static int qemu_pause(struct hull_hypervisor *hv, struct hull_error **err)

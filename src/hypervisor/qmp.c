@@ -373,7 +373,7 @@ int hull_qmp_call(struct hull_qmp *q, const char *command, struct json_object *a
 
         r = hull_qmp_send(q, command, args, &id, err);
         if (r < 0)
-                return hull_error_prefix(err, "QMP %s", command);
+                return hull_error_prefix(err, "QMP %s", command), r;
         for (;;) {
                 struct hull_qmp_msg msg = { .id = -1 };
                 uint64_t now = hull_now_usec();
@@ -381,7 +381,7 @@ int hull_qmp_call(struct hull_qmp *q, const char *command, struct json_object *a
 
                 r = hull_qmp_read(q, left, &msg, err);
                 if (r < 0)
-                        return hull_error_prefix(err, "QMP %s", command);
+                        return hull_error_prefix(err, "QMP %s", command), r;
                 if (r == 0)
                         return hull_error_set(err, ETIMEDOUT, "QMP %s: no reply within %d ms", command, timeout_ms);
                 if ((msg.kind == HULL_QMP_MSG_RETURN || msg.kind == HULL_QMP_MSG_ERROR) && msg.id == id) {
@@ -408,7 +408,7 @@ int hull_qmp_handshake(struct hull_qmp *q, int timeout_ms, char *ret_version, si
 
         r = hull_qmp_read(q, timeout_ms, &msg, err);
         if (r < 0)
-                return hull_error_prefix(err, "QMP greeting");
+                return hull_error_prefix(err, "QMP greeting"), r;
         if (r == 0)
                 return hull_error_set(err, ETIMEDOUT, "QMP: no greeting within %d ms", timeout_ms);
         if (msg.kind != HULL_QMP_MSG_GREETING) {
@@ -491,10 +491,8 @@ static int on_flush(struct hull_loop_source *src, void *userdata)
         return 0;
 }
 
-static int on_io(struct hull_loop_source *src, int fd, uint32_t events, void *userdata)
+void hull_qmp_process(struct hull_qmp *q)
 {
-        struct hull_qmp *q = userdata;
-
         flush_queue(q);
         while (!q->broken) {
                 _cleanup_error_ struct hull_error *e = NULL;
@@ -507,6 +505,11 @@ static int on_io(struct hull_loop_source *src, int fd, uint32_t events, void *us
                 hull_qmp_msg_clear(&msg);
         }
         report_broken(q);
+}
+
+static int on_io(struct hull_loop_source *src, int fd, uint32_t events, void *userdata)
+{
+        hull_qmp_process(userdata);
         return 0;
 }
 
@@ -547,7 +550,7 @@ int hull_qmp_call_async(struct hull_qmp *q, const char *command, struct json_obj
         r = hull_qmp_send(q, command, args, &p->id, err);
         if (r < 0) {
                 free(p);
-                return hull_error_prefix(err, "QMP %s", command);
+                return hull_error_prefix(err, "QMP %s", command), r;
         }
         p->cb = cb;
         p->userdata = userdata;

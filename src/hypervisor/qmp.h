@@ -82,5 +82,8 @@ typedef void (*hull_qmp_close_cb)(struct hull_qmp *q, int code, const char *why,
 /* Watch the socket on loop: events go to event_cb, replies to their hull_qmp_call_async() callback. */
 int hull_qmp_attach(struct hull_qmp *q, struct hull_loop *loop, hull_qmp_event_cb event_cb, hull_qmp_close_cb close_cb,
                     void *userdata, struct hull_error **err);
+/* Deliver, now, whatever the socket and the queue hold (as the loop would): for a caller that must know what QEMU
+ * said before acting on another source's event. */
+void hull_qmp_process(struct hull_qmp *q);
 int hull_qmp_call_async(struct hull_qmp *q, const char *command, struct json_object *args, hull_qmp_reply_cb cb,
                         void *userdata, struct hull_error **err);

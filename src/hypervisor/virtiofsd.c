@@ -91,11 +91,11 @@ int hull_virtiofsd_start(const struct hull_virtiofsd_config *cfg, struct hull_vi
                 return hull_error_errno(err, errno, "virtiofsd: remove stale %s", cfg->socket_path);
         listen_fd = hull_unix_listen(cfg->socket_path, err);
         if (listen_fd < 0)
-                return hull_error_prefix(err, "virtiofsd");
+                return hull_error_prefix(err, "virtiofsd"), listen_fd;
         r = hull_child_spawn(argv, &listen_fd, 1, cfg->log_path, &v->child, err);
         if (r < 0) {
                 unlink(cfg->socket_path);
-                return hull_error_prefix(err, "virtiofsd");
+                return hull_error_prefix(err, "virtiofsd"), r;
         }
         /* Our copy of the listening socket closes here: the daemon holds the only one, so a VMM that connects
          * after the daemon died is refused at once instead of waiting in the backlog. */
