@@ -1,0 +1,226 @@
+/* Final setup of a container process in its child, and its exec. */
+#include "child.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include "error.h"
+#include "fd.h"
+#include "spec.h"
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+_Noreturn void hull_agent_child_fail(int report_fd, const struct hull_error *e, int code)
+{
+        const char *msg = hull_error_message(e);
+
+        if (report_fd >= 0)
+                (void)!write(report_fd, msg, strlen(msg));
+        _exit(code);
+}
+
+static const char *env_path(const Grpc__Process *p)
+{
+        for (size_t i = 0; i < p->n_env; i++)
+                if (strneq(p->env[i], "PATH=", 5))
+                        return p->env[i] + 5;
+        return DEFAULT_PATH;
+}
+
+int hull_agent_child_lookup(const Grpc__Process *p, char **ret_path, struct hull_error **err)
+{
+        const char *name = p->args[0], *path;
+        _cleanup_free_ char *copy = NULL;
+        char *dir, *save = NULL;
+
+        if (strchr(name, '/')) {
+                if (access(name, X_OK) < 0)
+                        return hull_error_errno(err, errno, "executable %s", name);
+                *ret_path = strdup(name);
+                return *ret_path ? 0 : hull_error_oom(err);
+        }
+        path = env_path(p);
+        copy = strdup(path);
+        if (!copy)
+                return hull_error_oom(err);
+        for (dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+                _cleanup_free_ char *candidate = NULL;
+                struct stat st;
+                if (asprintf(&candidate, "%s/%s", *dir ? dir : ".", name) < 0)
+                        return hull_error_oom(err);
+                if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode) && access(candidate, X_OK) == 0) {
+                        *ret_path = TAKE_PTR(candidate);
+                        return 0;
+                }
+        }
+        return hull_error_set(err, ENOENT, "executable '%s' not found in PATH %s", name, path);
+}
+
+static int setup_stdio(const struct hull_agent_stdio *s, bool tty, struct hull_error **err)
+{
+        int fds[3] = { s->in, s->out, s->err };
+
+        if (tty) {
+                if (setsid() < 0)
+                        return hull_error_errno(err, errno, "terminal: setsid");
+                if (ioctl(s->in, TIOCSCTTY, 0) < 0)
+                        return hull_error_errno(err, errno, "terminal: TIOCSCTTY");
+        }
+        for (int i = 0; i < 3; i++) {
+                if (fds[i] < 0)
+                        continue;
+                /* dup2 onto itself keeps close-on-exec; dup3 with 0 flags clears it on the target. */
+                if (fds[i] == i) {
+                        if (fcntl(i, F_SETFD, 0) < 0)
+                                return hull_error_errno(err, errno, "stdio: fd %d", i);
+                } else if (dup2(fds[i], i) < 0) {
+                        return hull_error_errno(err, errno, "stdio: dup2 onto %d", i);
+                }
+        }
+        return 0;
+}
+
+static int set_rlimits(const Grpc__Process *p, struct hull_error **err)
+{
+        for (size_t i = 0; i < p->n_rlimits; i++) {
+                int res = hull_agent_rlimit_from_name(p->rlimits[i]->type);
+                struct rlimit rl = { .rlim_cur = p->rlimits[i]->soft, .rlim_max = p->rlimits[i]->hard };
+                if (res < 0)
+                        return hull_error_set(err, EINVAL, "rlimit '%s': unknown", p->rlimits[i]->type);
+                if (setrlimit(res, &rl) < 0)
+                        return hull_error_errno(err, errno, "rlimit %s", p->rlimits[i]->type);
+        }
+        return 0;
+}
+
+static int set_oom_score_adj(const Grpc__Process *p, struct hull_error **err)
+{
+        _cleanup_close_ int fd = -1;
+        char v[32];
+
+        if (p->oomscoreadj == 0)
+                return 0;
+        if (p->oomscoreadj < -1000 || p->oomscoreadj > 1000)
+                return hull_error_set(err, EINVAL, "oomScoreAdj %lld out of range", (long long)p->oomscoreadj);
+        snprintf(v, sizeof(v), "%lld", (long long)p->oomscoreadj);
+        fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, v, strlen(v)) < 0)
+                return hull_error_errno(err, errno, "oomScoreAdj %s", v);
+        return 0;
+}
+
+static int last_cap(void)
+{
+        _cleanup_free_ char *data = NULL;
+        _cleanup_error_ struct hull_error *ignored = NULL;
+
+        if (hull_read_file("/proc/sys/kernel/cap_last_cap", 64, &data, NULL, &ignored) < 0)
+                return CAP_LAST_CAP;
+        return atoi(data);
+}
+
+static int set_user_and_caps(const Grpc__Process *p, struct hull_error **err)
+{
+        const Grpc__LinuxCapabilities *c = p->capabilities;
+        uint64_t bounding = 0, effective = 0, permitted = 0, inheritable = 0, ambient = 0;
+        uid_t uid = p->user ? p->user->uid : 0;
+        gid_t gid = p->user ? p->user->gid : 0;
+        int last = last_cap();
+
+        if (c) {
+                if (hull_agent_caps_mask(c->bounding, c->n_bounding, &bounding, err) < 0 ||
+                    hull_agent_caps_mask(c->effective, c->n_effective, &effective, err) < 0 ||
+                    hull_agent_caps_mask(c->permitted, c->n_permitted, &permitted, err) < 0 ||
+                    hull_agent_caps_mask(c->inheritable, c->n_inheritable, &inheritable, err) < 0 ||
+                    hull_agent_caps_mask(c->ambient, c->n_ambient, &ambient, err) < 0)
+                        return hull_error_prefix(err, "capabilities");
+        }
+        /* The bounding set is dropped while the process still has CAP_SETPCAP. */
+        for (int cap = 0; cap <= last; cap++)
+                if (!(bounding & (UINT64_C(1) << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+                        return hull_error_errno(err, errno, "capabilities: drop %d from the bounding set", cap);
+        if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+                return hull_error_errno(err, errno, "user: PR_SET_KEEPCAPS");
+        if (p->user && p->user->n_additionalgids > 65536)
+                return hull_error_set(err, EINVAL, "user: more than 65536 additional groups");
+        if (setgroups(p->user ? p->user->n_additionalgids : 0, p->user ? p->user->additionalgids : NULL) < 0)
+                return hull_error_errno(err, errno, "user: setgroups");
+        if (setresgid(gid, gid, gid) < 0)
+                return hull_error_errno(err, errno, "user: setresgid %u", gid);
+        if (setresuid(uid, uid, uid) < 0)
+                return hull_error_errno(err, errno, "user: setresuid %u", uid);
+        if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+                return hull_error_errno(err, errno, "user: PR_SET_KEEPCAPS");
+
+        struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+        struct __user_cap_data_struct data[2] = {
+                { .effective = (uint32_t)effective,
+                  .permitted = (uint32_t)permitted,
+                  .inheritable = (uint32_t)inheritable },
+                { .effective = (uint32_t)(effective >> 32),
+                  .permitted = (uint32_t)(permitted >> 32),
+                  .inheritable = (uint32_t)(inheritable >> 32) },
+        };
+        if (syscall(SYS_capset, &hdr, data) < 0)
+                return hull_error_errno(err, errno, "capabilities: capset");
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+                return hull_error_errno(err, errno, "capabilities: clear ambient");
+        for (int cap = 0; cap <= last; cap++)
+                if ((ambient & (UINT64_C(1) << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+                        return hull_error_errno(err, errno, "capabilities: raise ambient %d", cap);
+        return 0;
+}
+
+int hull_agent_child_prepare(const Grpc__Process *p, const struct hull_agent_stdio *stdio, scmp_filter_ctx seccomp,
+                             struct hull_error **err)
+{
+        int r;
+
+        r = setup_stdio(stdio, p->terminal, err);
+        if (r < 0)
+                return r;
+        if ((r = set_rlimits(p, err)) < 0 || (r = set_oom_score_adj(p, err)) < 0)
+                return r;
+        /* Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: load it while the process still has it. */
+        if (seccomp && !p->nonewprivileges) {
+                r = seccomp_load(seccomp);
+                if (r < 0)
+                        return hull_error_errno(err, -r, "seccomp: load");
+        }
+        r = set_user_and_caps(p, err);
+        if (r < 0)
+                return r;
+        umask(0022);
+        if (p->cwd && *p->cwd && chdir(p->cwd) < 0)
+                return hull_error_errno(err, errno, "cwd %s", p->cwd);
+        return 0;
+}
+
+int hull_agent_child_exec(const Grpc__Process *p, const char *path, scmp_filter_ctx seccomp, struct hull_error **err)
+{
+        int r;
+
+        if (p->nonewprivileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                return hull_error_errno(err, errno, "noNewPrivileges");
+        if (seccomp && p->nonewprivileges) {
+                r = seccomp_load(seccomp);
+                if (r < 0)
+                        return hull_error_errno(err, -r, "seccomp: load");
+        }
+        /* protobuf-c's repeated strings carry a count, not a NULL terminator. */
+        _cleanup_free_ char **argv = calloc(p->n_args + 1, sizeof(char *));
+        _cleanup_free_ char **envp = calloc(p->n_env + 1, sizeof(char *));
+        if (!argv || !envp)
+                return hull_error_oom(err);
+        memcpy(argv, p->args, p->n_args * sizeof(char *));
+        memcpy(envp, p->env, p->n_env * sizeof(char *));
+        execve(path, argv, envp);
+        return hull_error_errno(err, errno, "exec %s", path);
+}

@@ -1,0 +1,24 @@
+/* The last steps of a container process, in the forked child: stdio, rlimits, oom_score_adj, user and groups,
+ * the five capability sets, no_new_privs, seccomp, cwd, environment, and execve. A failing step writes its
+ * message to the report fd (a close-on-exec pipe: EOF there means the exec happened) and the child exits. */
+#pragma once
+
+#include <seccomp.h>
+#include <stdbool.h>
+
+#include "oci.pb-c.h"
+#include "process.h"
+
+struct hull_error;
+
+/* The executable for args[0], searched in the spec's PATH (the agent's own PATH is not the container's). */
+int hull_agent_child_lookup(const Grpc__Process *p, char **ret_path, struct hull_error **err);
+
+/* Everything up to (not including) the exec; with a tty, also makes it the controlling terminal. */
+int hull_agent_child_prepare(const Grpc__Process *p, const struct hull_agent_stdio *stdio, scmp_filter_ctx seccomp,
+                             struct hull_error **err);
+/* no_new_privs + seccomp when the spec asks for no_new_privs, then execve(path). Returns only on failure. */
+int hull_agent_child_exec(const Grpc__Process *p, const char *path, scmp_filter_ctx seccomp, struct hull_error **err);
+
+/* Write "message" to fd and _exit(code): how a child reports a failed step. */
+_Noreturn void hull_agent_child_fail(int report_fd, const struct hull_error *e, int code);

@@ -1,0 +1,52 @@
+/* A container in the guest, built from CreateContainer's OCI spec like a small runc: namespaces, cgroup, rootfs,
+ * the init process held before exec until StartContainer, extra processes (ExecProcess), signals, pause and
+ * removal. Every failure names the step that failed. */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "oci.pb-c.h"
+#include "process.h"
+
+struct hull_error;
+struct hull_loop;
+struct hull_agent_reaper;
+struct hull_agent_container;
+
+/* What every container of a sandbox shares. */
+struct hull_agent_container_env {
+        struct hull_loop *loop;
+        struct hull_agent_reaper *reaper;
+        const char *cgroup_root; /* NULL: no cgroups (a host without cgroup v2, in tests) */
+};
+
+enum hull_agent_container_status {
+        HULL_AGENT_CONTAINER_CREATED,
+        HULL_AGENT_CONTAINER_RUNNING,
+        HULL_AGENT_CONTAINER_PAUSED,
+        HULL_AGENT_CONTAINER_STOPPED,
+};
+
+/* The container exists when this returns: its init is set up and waits for start. spec is copied. */
+int hull_agent_container_create(const struct hull_agent_container_env *env, const char *id, const Grpc__Spec *spec,
+                                struct hull_agent_container **ret, struct hull_error **err);
+int hull_agent_container_start(struct hull_agent_container *c, struct hull_error **err);
+/* A new process in the running container; exec_id must be new. */
+int hull_agent_container_exec(struct hull_agent_container *c, const char *exec_id, const Grpc__Process *proc,
+                              struct hull_agent_process **ret, struct hull_error **err);
+/* exec_id "" or the container's id: the init process. */
+struct hull_agent_process *hull_agent_container_process(struct hull_agent_container *c, const char *exec_id);
+/* all: every process of the container (the cgroup's, or init's pid namespace). */
+int hull_agent_container_signal(struct hull_agent_container *c, const char *exec_id, int sig, bool all,
+                                struct hull_error **err);
+int hull_agent_container_pause(struct hull_agent_container *c, bool paused, struct hull_error **err);
+/* Kill everything left, remove the cgroup, free. NULL is fine. */
+struct hull_agent_container *hull_agent_container_destroy(struct hull_agent_container *c);
+
+const char *hull_agent_container_id(const struct hull_agent_container *c);
+const char *hull_agent_container_cgroup(const struct hull_agent_container *c);
+enum hull_agent_container_status hull_agent_container_status(const struct hull_agent_container *c);
+pid_t hull_agent_container_init_pid(const struct hull_agent_container *c);
+/* Exec processes that have exited are forgotten by this (they stay until their status was read otherwise). */
+size_t hull_agent_container_n_processes(const struct hull_agent_container *c);
