@@ -9,6 +9,12 @@
 
 struct hull_error;
 
+/* Tables, arrays and inline tables may nest this deep (the root table is level 0), so hostile input cannot
+ * exhaust the stack of the parser or of code that walks the tree recursively. */
+#define HULL_TOML_MAX_DEPTH 128
+/* Larger documents are refused with EFBIG (a configuration file is a few kilobytes). */
+#define HULL_TOML_MAX_SIZE (64u << 20)
+
 enum hull_toml_type {
         HULL_TOML_STRING,
         HULL_TOML_INTEGER,
