@@ -493,13 +493,34 @@ static int table_add_new(struct parser *ps, struct hull_toml_value *table, char 
         return 0;
 }
 
+/* "is already ...", for messages about keys defined twice. */
 static const char *what_is(const struct hull_toml_value *v, unsigned flags)
 {
-        if (v->type == HULL_TOML_TABLE)
-                return flags & KEY_INLINE ? "an inline table" : "a table";
-        if (v->type == HULL_TOML_ARRAY)
+        switch (v->type) {
+        case HULL_TOML_TABLE:
+                if (flags & KEY_INLINE)
+                        return "an inline table";
+                return flags & KEY_DOTTED ? "a table made by dotted keys" : "a table";
+        case HULL_TOML_ARRAY:
                 return flags & KEY_AOT ? "an array of tables" : "an array";
-        return hull_toml_type_name(v->type);
+        case HULL_TOML_STRING:
+                return "a string";
+        case HULL_TOML_INTEGER:
+                return "an integer";
+        case HULL_TOML_FLOAT:
+                return "a float";
+        case HULL_TOML_BOOL:
+                return "a boolean";
+        case HULL_TOML_DATETIME:
+                return "an offset date-time";
+        case HULL_TOML_DATETIME_LOCAL:
+                return "a local date-time";
+        case HULL_TOML_DATE_LOCAL:
+                return "a local date";
+        case HULL_TOML_TIME_LOCAL:
+                return "a local time";
+        }
+        return "a value";
 }
 
 /* ---- strings and keys ---- */
@@ -1280,6 +1301,9 @@ static int parse_header(struct parser *ps, struct hull_toml_value *root, struct 
                 mark(ps, n, at); /* where it is defined says more than where it was first implied */
         } else if (slot->value->type == HULL_TOML_TABLE && slot->flags == KEY_DEFINED)
                 return fail(ps, kp.parts[last].at, "table '%s' defined twice", printable_key(kp.parts[last].name, kbuf));
+        else if (slot->value->type == HULL_TOML_TABLE && slot->flags == KEY_DOTTED)
+                return fail(ps, kp.parts[last].at, "table '%s' already defined by dotted keys",
+                            printable_key(kp.parts[last].name, kbuf));
         else
                 return fail(ps, kp.parts[last].at, "cannot define table '%s': it is already %s",
                             printable_key(kp.parts[last].name, kbuf), what_is(slot->value, slot->flags));
