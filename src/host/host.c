@@ -108,13 +108,13 @@ int hull_host_parse_cpuinfo(const char *text, struct hull_host_cpu *ret)
         for (const char *line = text; line && *line;) {
                 const char *eol = strchr(line, '\n');
                 const char *colon;
-                size_t klen;
 
                 if (!eol)
                         eol = line + strlen(line);
                 colon = memchr(line, ':', (size_t)(eol - line));
                 if (colon) {
-                        klen = (size_t)(colon - line);
+                        size_t klen = (size_t)(colon - line);
+
                         while (klen > 0 && (line[klen - 1] == ' ' || line[klen - 1] == '\t'))
                                 klen--;
 #define KEY_IS(k) (klen == strlen(k) && memcmp(line, k, klen) == 0)
@@ -217,12 +217,12 @@ int hull_host_find_binary(const char *name, const char *path_env, char **ret_pat
 {
         _cleanup_free_ char *copy = NULL;
         char *saveptr = NULL;
-        int r;
 
         if (!name || !*name)
                 return hull_error_set(err, EINVAL, "empty binary name");
         if (strchr(name, '/')) {
                 char *dup;
+                int r;
 
                 r = check_executable(name, err);
                 if (r < 0)

@@ -409,6 +409,13 @@ static bool probe_cpuid(struct probe *p)
         return true;
 }
 
+/* A 64-bit TSS descriptor (SDM vol. 3, 8.2.3): two GDT slots. */
+static void tss_descriptor(uint64_t base, uint64_t ret[2])
+{
+        ret[0] = 0x67 | ((base & 0xFFFFFF) << 16) | (0x89ULL << 40) | (((base >> 24) & 0xFF) << 56);
+        ret[1] = base >> 32;
+}
+
 /* Page tables identity-mapping the first 2 MiB with one large page, a flat GDT with a 64-bit
  * code segment, and the payload. */
 static bool probe_fill_memory(struct probe *p)
@@ -421,14 +428,13 @@ static bool probe_fill_memory(struct probe *p)
 
         pml4[0] = HULL_KVM_PROBE_PDPT | present_rw;
         pdpt[0] = HULL_KVM_PROBE_PD | present_rw;
-        pd[0] = 0 | present_rw | large;
+        pd[0] = present_rw | large; /* the 2 MiB page at GPA 0 */
 
         gdt[0] = 0;
         gdt[1] = 0x00AF9B000000FFFFULL; /* 0x08: code, DPL 0, L=1, present */
         gdt[2] = 0x00CF93000000FFFFULL; /* 0x10: data, read/write, 4 GiB, present */
-        /* 0x18: 64-bit available TSS at HULL_KVM_PROBE_TSS, limit 0x67 (16-byte descriptor) */
-        gdt[3] = 0x67 | ((HULL_KVM_PROBE_TSS & 0xFFFFFF) << 16) | (0x89ULL << 40) | ((HULL_KVM_PROBE_TSS >> 24) << 56);
-        gdt[4] = HULL_KVM_PROBE_TSS >> 32;
+        /* 0x18: 64-bit available TSS, limit 0x67 (a 16-byte descriptor) */
+        tss_descriptor(HULL_KVM_PROBE_TSS, &gdt[3]);
 
         return hull_kvm_probe_assemble(p->mem + HULL_KVM_PROBE_CODE, HULL_KVM_PROBE_STACK - HULL_KVM_PROBE_CODE) > 0;
 }
@@ -751,6 +757,7 @@ static bool probe_run(struct probe *p, unsigned timeout_ms)
                         break;
                 }
                 if (timer_fired || elapsed_ms(&start) > (int64_t)timeout_ms) {
+                        p->res->exit_reason = KVM_EXIT_INTR;
                         probe_fail(p, HULL_KVM_STAGE_RUN, "guest did not finish within %u ms (step %s, rip=0x%llx)",
                                    timeout_ms, hull_kvm_probe_step_name(p->res->last_step),
                                    (unsigned long long)guest_rip(p));
