@@ -52,7 +52,12 @@ static void put_value(const struct hull_toml_value *v)
                 else if (isinf(v->floating))
                         snprintf(num, sizeof(num), "%sinf", v->floating < 0 ? "-" : "");
                 else
-                        snprintf(num, sizeof(num), "%.17g", v->floating);
+                        /* The shortest form that reads back as the same double. */
+                        for (int prec = 15; prec <= 17; prec++) {
+                                snprintf(num, sizeof(num), "%.*g", prec, v->floating);
+                                if (strtod(num, NULL) == v->floating)
+                                        break;
+                        }
                 put_tagged("float", num);
                 break;
         case HULL_TOML_BOOL:
