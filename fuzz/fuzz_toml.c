@@ -9,12 +9,12 @@
 #include "error.h"
 #include "toml/toml.h"
 
-#define CHECK(cond)                                                                         \
-        do {                                                                                \
-                if (!(cond)) {                                                              \
+#define CHECK(cond)                                                                           \
+        do {                                                                                  \
+                if (!(cond)) {                                                                \
                         fprintf(stderr, "fuzz_toml: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-                        __builtin_trap();                                                   \
-                }                                                                           \
+                        __builtin_trap();                                                     \
+                }                                                                             \
         } while (0)
 
 static void check_tree(const struct hull_toml_value *v, unsigned depth)
@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         unsigned line, col;
         int r;
 
-        r = hull_toml_parse((const char *) data, size, "f", &root, &err);
+        r = hull_toml_parse((const char *)data, size, "f", &root, &err);
         if (r < 0) {
                 CHECK(r == -EINVAL && !root && err);
                 CHECK(sscanf(hull_error_message(err), "f:%u:%u: ", &line, &col) == 2 && line >= 1 && col >= 1);

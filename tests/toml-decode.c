@@ -13,7 +13,7 @@ static void put_json_string(const char *s, size_t len)
 {
         putchar('"');
         for (size_t i = 0; i < len; i++) {
-                unsigned char c = (unsigned char) s[i];
+                unsigned char c = (unsigned char)s[i];
 
                 if (c == '"' || c == '\\')
                         printf("\\%c", c);

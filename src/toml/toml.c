@@ -13,17 +13,17 @@
 /* What the parser remembers about each (table, key) to enforce TOML's rules on defining things twice. */
 enum {
         KEY_IMPLICIT = 1 << 0, /* table made as the prefix of a [header]; one [header] of its own may still define it */
-        KEY_DEFINED = 1 << 1,  /* table defined by its own [header]: closed to dotted keys and further headers */
-        KEY_DOTTED = 1 << 2,   /* table made by a dotted key: closed to a [header] naming it */
-        KEY_INLINE = 1 << 3,   /* inline table or array value: immutable once written */
-        KEY_AOT = 1 << 4,      /* array made by [[header]]: later [[header]]s append to it */
+        KEY_DEFINED = 1 << 1, /* table defined by its own [header]: closed to dotted keys and further headers */
+        KEY_DOTTED = 1 << 2, /* table made by a dotted key: closed to a [header] naming it */
+        KEY_INLINE = 1 << 3, /* inline table or array value: immutable once written */
+        KEY_AOT = 1 << 4, /* array made by [[header]]: later [[header]]s append to it */
 };
 
 /* One open-addressing hash over every (table, key) of the document: lookups stay O(1) on hostile documents
  * with many keys, and the flags above live here rather than in the public struct. */
 struct key_slot {
         const struct hull_toml_value *table; /* NULL: an empty slot */
-        const char *key;                     /* owned by the table's hull_toml_kv */
+        const char *key; /* owned by the table's hull_toml_kv */
         struct hull_toml_value *value;
         uint64_t hash;
         unsigned flags;
@@ -40,9 +40,9 @@ struct parser {
         const char *p;
         const char *end;
         const char *filename;
-        unsigned line;          /* line of p */
+        unsigned line; /* line of p */
         const char *line_start; /* first byte of that line */
-        const char *col_at;     /* column cache on the current line: col_at is at column col */
+        const char *col_at; /* column cache on the current line: col_at is at column col */
         unsigned col;
         struct key_index index;
         struct hull_error **err;
@@ -98,7 +98,7 @@ static unsigned count_chars(const char *from, const char *to)
         unsigned n = 0;
 
         for (; from < to; from++)
-                if (((unsigned char) *from & 0xc0) != 0x80)
+                if (((unsigned char)*from & 0xc0) != 0x80)
                         n++;
         return n;
 }
@@ -109,7 +109,7 @@ static void locate(const struct parser *ps, const char *at, unsigned *ret_line, 
         const char *ls = ps->begin;
         unsigned line = 1;
 
-        if (at >= ps->line_start && !memchr(ps->line_start, '\n', (size_t) (at - ps->line_start))) {
+        if (at >= ps->line_start && !memchr(ps->line_start, '\n', (size_t)(at - ps->line_start))) {
                 *ret_line = ps->line;
                 *ret_col = count_chars(ps->line_start, at) + 1;
                 return;
@@ -151,13 +151,20 @@ _printf_(3, 4) static int fail(struct parser *ps, const char *at, const char *fm
         vsnprintf(what, sizeof(what), fmt, ap);
         va_end(ap);
         locate(ps, at, &line, &col);
-        return hull_error_set(ps->err, EINVAL, "%s:%u:%u: %s", ps->filename, line, col, what);
+        hull_error_set(ps->err, EINVAL, "%s:%u:%u: %s", ps->filename, line, col, what);
+        return -EINVAL; /* a constant, so that callers (and analyzers) know a failure is negative */
+}
+
+static int oom(struct parser *ps)
+{
+        hull_error_oom(ps->err);
+        return -ENOMEM;
 }
 
 /* The character at `at`, for "expected X, found Y". The input is valid UTF-8 by the time this runs. */
 static const char *describe(const struct parser *ps, const char *at, char buf[static 16])
 {
-        const unsigned char *u = (const unsigned char *) at;
+        const unsigned char *u = (const unsigned char *)at;
         unsigned cp;
 
         if (at >= ps->end)
@@ -186,12 +193,12 @@ static const char *printable_key(const char *key, char buf[static 64])
         size_t o = 0;
 
         for (; *key && o < 56; key++) {
-                unsigned char c = (unsigned char) *key;
+                unsigned char c = (unsigned char)*key;
 
                 if (c < 0x20 || c == 0x7f)
-                        o += (size_t) snprintf(buf + o, 64 - o, "\\x%02X", c);
+                        o += (size_t)snprintf(buf + o, 64 - o, "\\x%02X", c);
                 else
-                        buf[o++] = (char) c;
+                        buf[o++] = (char)c;
         }
         if (*key) {
                 memcpy(buf + o, "...", 3);
@@ -206,7 +213,7 @@ static const char *printable_key(const char *key, char buf[static 64])
 /* RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF. */
 static int check_utf8(struct parser *ps)
 {
-        const unsigned char *s = (const unsigned char *) ps->begin, *end = (const unsigned char *) ps->end;
+        const unsigned char *s = (const unsigned char *)ps->begin, *end = (const unsigned char *)ps->end;
 
         while (s < end) {
                 unsigned char c = *s;
@@ -232,14 +239,14 @@ static int check_utf8(struct parser *ps)
                         else if (c == 0xf4)
                                 hi = 0x8f;
                 } else
-                        return fail(ps, (const char *) s, "invalid UTF-8 byte 0x%02X", c);
-                if ((size_t) (end - s) <= n)
-                        return fail(ps, (const char *) s, "truncated UTF-8 sequence");
+                        return fail(ps, (const char *)s, "invalid UTF-8 byte 0x%02X", c);
+                if ((size_t)(end - s) <= n)
+                        return fail(ps, (const char *)s, "truncated UTF-8 sequence");
                 if (s[1] < lo || s[1] > hi)
-                        return fail(ps, (const char *) s, "invalid UTF-8 sequence");
+                        return fail(ps, (const char *)s, "invalid UTF-8 sequence");
                 for (size_t i = 2; i <= n; i++)
                         if ((s[i] & 0xc0) != 0x80)
-                                return fail(ps, (const char *) s, "invalid UTF-8 sequence");
+                                return fail(ps, (const char *)s, "invalid UTF-8 sequence");
                 s += n + 1;
         }
         return 0;
@@ -274,7 +281,7 @@ static void skip_ws(struct parser *ps)
 static int skip_comment(struct parser *ps)
 {
         for (ps->p++; ps->p < ps->end; ps->p++) {
-                unsigned char c = (unsigned char) *ps->p;
+                unsigned char c = (unsigned char)*ps->p;
 
                 if (c == '\n' || (c == '\r' && ps->end - ps->p >= 2 && ps->p[1] == '\n'))
                         break;
@@ -386,10 +393,10 @@ static int reserve_one(void **items, size_t len, size_t size)
 
 static uint64_t key_hash(const struct hull_toml_value *table, const char *key)
 {
-        uint64_t h = 0xcbf29ce484222325ULL ^ ((uint64_t) (uintptr_t) table * 0x9e3779b97f4a7c15ULL);
+        uint64_t h = 0xcbf29ce484222325ULL ^ ((uint64_t)(uintptr_t)table * 0x9e3779b97f4a7c15ULL);
 
         for (; *key; key++) {
-                h ^= (unsigned char) *key;
+                h ^= (unsigned char)*key;
                 h *= 0x100000001b3ULL;
         }
         return h ^ (h >> 29);
@@ -424,7 +431,9 @@ static void index_put(struct key_slot *slots, size_t cap, const struct key_slot 
 static int index_add(struct key_index *ix, const struct hull_toml_value *table, const char *key,
                      struct hull_toml_value *value, unsigned flags)
 {
-        struct key_slot s = { .table = table, .key = key, .value = value, .hash = key_hash(table, key), .flags = flags };
+        struct key_slot s = {
+                .table = table, .key = key, .value = value, .hash = key_hash(table, key), .flags = flags
+        };
 
         if ((ix->used + 1) * 2 > ix->cap) {
                 size_t cap = ix->cap ? ix->cap * 2 : 64;
@@ -450,25 +459,25 @@ static int table_add(struct parser *ps, struct hull_toml_value *table, char *key
 {
         struct hull_toml_kv *kv;
 
-        if (reserve_one((void **) &table->table.items, table->table.len, sizeof(*table->table.items)) < 0) {
+        if (reserve_one((void **)&table->table.items, table->table.len, sizeof(*table->table.items)) < 0) {
                 free(key);
                 hull_toml_free(value);
-                return hull_error_oom(ps->err);
+                return oom(ps);
         }
         kv = &table->table.items[table->table.len++];
         kv->key = key;
         kv->value = value;
         if (index_add(&ps->index, table, key, value, flags) < 0)
-                return hull_error_oom(ps->err);
+                return oom(ps);
         return 0;
 }
 
 /* Append to an array; takes ownership of the value, also on failure. */
 static int array_add(struct parser *ps, struct hull_toml_value *array, struct hull_toml_value *value)
 {
-        if (reserve_one((void **) &array->array.items, array->array.len, sizeof(*array->array.items)) < 0) {
+        if (reserve_one((void **)&array->array.items, array->array.len, sizeof(*array->array.items)) < 0) {
                 hull_toml_free(value);
-                return hull_error_oom(ps->err);
+                return oom(ps);
         }
         array->array.items[array->array.len++] = value;
         return 0;
@@ -483,7 +492,7 @@ static int table_add_new(struct parser *ps, struct hull_toml_value *table, char 
 
         if (!v) {
                 free(key);
-                return hull_error_oom(ps->err);
+                return oom(ps);
         }
         mark(ps, v, at);
         r = table_add(ps, table, key, v, flags);
@@ -546,7 +555,7 @@ static int sbuf_add(struct parser *ps, struct sbuf *b, const char *s, size_t n)
                         cap *= 2;
                 p = realloc(b->ptr, cap);
                 if (!p)
-                        return hull_error_oom(ps->err);
+                        return oom(ps);
                 b->ptr = p;
                 b->cap = cap;
         }
@@ -562,22 +571,22 @@ static int sbuf_add_utf8(struct parser *ps, struct sbuf *b, uint32_t cp)
         size_t n;
 
         if (cp < 0x80) {
-                u[0] = (char) cp;
+                u[0] = (char)cp;
                 n = 1;
         } else if (cp < 0x800) {
-                u[0] = (char) (0xc0 | cp >> 6);
-                u[1] = (char) (0x80 | (cp & 0x3f));
+                u[0] = (char)(0xc0 | cp >> 6);
+                u[1] = (char)(0x80 | (cp & 0x3f));
                 n = 2;
         } else if (cp < 0x10000) {
-                u[0] = (char) (0xe0 | cp >> 12);
-                u[1] = (char) (0x80 | (cp >> 6 & 0x3f));
-                u[2] = (char) (0x80 | (cp & 0x3f));
+                u[0] = (char)(0xe0 | cp >> 12);
+                u[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+                u[2] = (char)(0x80 | (cp & 0x3f));
                 n = 3;
         } else {
-                u[0] = (char) (0xf0 | cp >> 18);
-                u[1] = (char) (0x80 | (cp >> 12 & 0x3f));
-                u[2] = (char) (0x80 | (cp >> 6 & 0x3f));
-                u[3] = (char) (0x80 | (cp & 0x3f));
+                u[0] = (char)(0xf0 | cp >> 18);
+                u[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+                u[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+                u[3] = (char)(0x80 | (cp & 0x3f));
                 n = 4;
         }
         return sbuf_add(ps, b, u, n);
@@ -617,7 +626,7 @@ static int parse_escape(struct parser *ps, struct sbuf *b)
 
                         if (d < 0)
                                 return fail(ps, at, "\\%c needs %d hexadecimal digits", at[1], digits);
-                        cp = cp << 4 | (uint32_t) d;
+                        cp = cp << 4 | (uint32_t)d;
                 }
                 if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
                         return fail(ps, at, "\\%c%.*s is not a Unicode scalar value", at[1], digits, at + 2);
@@ -680,7 +689,7 @@ static int parse_string(struct parser *ps, bool key, char **ret, size_t *ret_len
 
                 if (ps->p >= ps->end)
                         return fail(ps, start, "unterminated string");
-                c = (unsigned char) *ps->p;
+                c = (unsigned char)*ps->p;
                 if (c == q) {
                         size_t n = 1;
 
@@ -725,12 +734,12 @@ static int parse_string(struct parser *ps, bool key, char **ret, size_t *ret_len
                 } else {
                         const char *s = ps->p;
 
-                        while (ps->p < ps->end && *ps->p != q && *ps->p != '\\' && *ps->p != '\n' &&
-                               *ps->p != '\r' && !is_control((unsigned char) *ps->p))
+                        while (ps->p < ps->end && *ps->p != q && *ps->p != '\\' && *ps->p != '\n' && *ps->p != '\r' &&
+                               !is_control((unsigned char)*ps->p))
                                 ps->p++;
                         if (ps->p == s) /* a backslash in a literal string */
                                 ps->p++;
-                        r = sbuf_add(ps, &b, s, (size_t) (ps->p - s));
+                        r = sbuf_add(ps, &b, s, (size_t)(ps->p - s));
                         if (r < 0)
                                 return r;
                 }
@@ -768,9 +777,9 @@ static int parse_key(struct parser *ps, struct key_path *kp)
                                 ps->p++;
                         if (ps->p == at)
                                 return fail(ps, at, "expected a key, found %s", describe(ps, at, buf));
-                        name = strndup(at, (size_t) (ps->p - at));
+                        name = strndup(at, (size_t)(ps->p - at));
                         if (!name)
-                                return hull_error_oom(ps->err);
+                                return oom(ps);
                 }
                 kp->parts[kp->n].name = name;
                 kp->parts[kp->n].at = at;
@@ -870,15 +879,16 @@ static int parse_datetime(struct parser *ps, struct hull_toml_value **ret)
         }
 
 done:
-        type = has_offset ? HULL_TOML_DATETIME
-                          : has_date && has_time ? HULL_TOML_DATETIME_LOCAL
-                                                 : has_date ? HULL_TOML_DATE_LOCAL : HULL_TOML_TIME_LOCAL;
+        type = has_offset              ? HULL_TOML_DATETIME
+                : has_date && has_time ? HULL_TOML_DATETIME_LOCAL
+                : has_date             ? HULL_TOML_DATE_LOCAL
+                                       : HULL_TOML_TIME_LOCAL;
         v = value_new(type);
         if (!v)
-                return hull_error_oom(ps->err);
-        v->datetime = strndup(s, (size_t) (q - s));
+                return oom(ps);
+        v->datetime = strndup(s, (size_t)(q - s));
         if (!v->datetime)
-                return hull_error_oom(ps->err);
+                return oom(ps);
         if (has_date && has_time)
                 v->datetime[10] = 'T';
         if (has_offset && v->datetime[q - s - 1] == 'z')
@@ -918,29 +928,29 @@ static const char *span_digits(const char *s, const char *e)
 static int parse_integer(struct parser *ps, const char *s, const char *digits, const char *e, int base, bool neg,
                          int64_t *ret)
 {
-        uint64_t limit = neg ? (uint64_t) INT64_MAX + 1 : (uint64_t) INT64_MAX, acc = 0;
+        uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX, acc = 0;
         int n = count_digits(digits, e, base);
 
         if (n <= 0)
-                return fail(ps, s, "invalid integer '%.*s'", (int) MIN(e - s, 64), s);
+                return fail(ps, s, "invalid integer '%.*s'", (int)MIN(e - s, 64), s);
         if (base == 10 && *digits == '0' && n > 1)
-                return fail(ps, s, "leading zeros are not allowed in '%.*s'", (int) MIN(e - s, 64), s);
+                return fail(ps, s, "leading zeros are not allowed in '%.*s'", (int)MIN(e - s, 64), s);
         for (const char *c = digits; c < e; c++) {
                 unsigned d;
 
                 if (*c == '_')
                         continue;
-                d = (unsigned) hex_value(*c);
-                if (acc > (limit - d) / (unsigned) base)
-                        return fail(ps, s, "integer '%.*s' does not fit in 64 bits", (int) MIN(e - s, 64), s);
-                acc = acc * (unsigned) base + d;
+                d = (unsigned)hex_value(*c);
+                if (acc > (limit - d) / (unsigned)base)
+                        return fail(ps, s, "integer '%.*s' does not fit in 64 bits", (int)MIN(e - s, 64), s);
+                acc = acc * (unsigned)base + d;
         }
         if (!neg)
-                *ret = (int64_t) acc;
-        else if (acc == (uint64_t) INT64_MAX + 1)
+                *ret = (int64_t)acc;
+        else if (acc == (uint64_t)INT64_MAX + 1)
                 *ret = INT64_MIN;
         else
-                *ret = -(int64_t) acc;
+                *ret = -(int64_t)acc;
         return 0;
 }
 
@@ -952,14 +962,14 @@ static int parse_float(struct parser *ps, const char *s, const char *digits, con
         int n = count_digits(digits, q, 10);
 
         if (n <= 0)
-                return fail(ps, s, "invalid float '%.*s'", (int) MIN(e - s, 64), s);
+                return fail(ps, s, "invalid float '%.*s'", (int)MIN(e - s, 64), s);
         if (*digits == '0' && n > 1)
-                return fail(ps, s, "leading zeros are not allowed in '%.*s'", (int) MIN(e - s, 64), s);
+                return fail(ps, s, "leading zeros are not allowed in '%.*s'", (int)MIN(e - s, 64), s);
         if (q < e && *q == '.') {
                 f = span_digits(++q, e);
                 if (count_digits(q, f, 10) <= 0)
                         return fail(ps, s, "invalid float '%.*s': expected digits after the decimal point",
-                                    (int) MIN(e - s, 64), s);
+                                    (int)MIN(e - s, 64), s);
                 q = f;
         }
         if (q < e && (*q == 'e' || *q == 'E')) {
@@ -968,16 +978,16 @@ static int parse_float(struct parser *ps, const char *s, const char *digits, con
                         q++;
                 f = span_digits(q, e);
                 if (count_digits(q, f, 10) <= 0)
-                        return fail(ps, s, "invalid float '%.*s': expected digits in the exponent",
-                                    (int) MIN(e - s, 64), s);
+                        return fail(ps, s, "invalid float '%.*s': expected digits in the exponent", (int)MIN(e - s, 64),
+                                    s);
                 q = f;
         }
         if (q != e)
-                return fail(ps, s, "invalid float '%.*s'", (int) MIN(e - s, 64), s);
+                return fail(ps, s, "invalid float '%.*s'", (int)MIN(e - s, 64), s);
 
-        clean = malloc((size_t) (e - s) + 1);
+        clean = malloc((size_t)(e - s) + 1);
         if (!clean)
-                return hull_error_oom(ps->err);
+                return oom(ps);
         for (const char *c = s; c < e; c++)
                 if (*c != '_')
                         clean[o++] = *c;
@@ -1006,7 +1016,7 @@ static int parse_number(struct parser *ps, struct hull_toml_value **ret)
         if (e - digits == 3 && (strneq(digits, "inf", 3) || strneq(digits, "nan", 3))) {
                 v = value_new(HULL_TOML_FLOAT);
                 if (!v)
-                        return hull_error_oom(ps->err);
+                        return oom(ps);
                 v->floating = digits[0] == 'i' ? (neg ? -HUGE_VAL : HUGE_VAL) : (neg ? -NAN : NAN);
         } else if (e - digits >= 2 && digits[0] == '0' && (digits[1] == 'x' || digits[1] == 'o' || digits[1] == 'b')) {
                 int base = digits[1] == 'x' ? 16 : digits[1] == 'o' ? 8 : 2;
@@ -1015,22 +1025,22 @@ static int parse_number(struct parser *ps, struct hull_toml_value **ret)
                         return fail(ps, s, "a sign is not allowed on a hexadecimal, octal or binary integer");
                 v = value_new(HULL_TOML_INTEGER);
                 if (!v)
-                        return hull_error_oom(ps->err);
+                        return oom(ps);
                 r = parse_integer(ps, s, digits + 2, e, base, false, &v->integer);
                 if (r < 0)
                         return r;
-        } else if (memchr(digits, '.', (size_t) (e - digits)) || memchr(digits, 'e', (size_t) (e - digits)) ||
-                   memchr(digits, 'E', (size_t) (e - digits))) {
+        } else if (memchr(digits, '.', (size_t)(e - digits)) || memchr(digits, 'e', (size_t)(e - digits)) ||
+                   memchr(digits, 'E', (size_t)(e - digits))) {
                 v = value_new(HULL_TOML_FLOAT);
                 if (!v)
-                        return hull_error_oom(ps->err);
+                        return oom(ps);
                 r = parse_float(ps, s, digits, e, &v->floating);
                 if (r < 0)
                         return r;
         } else {
                 v = value_new(HULL_TOML_INTEGER);
                 if (!v)
-                        return hull_error_oom(ps->err);
+                        return oom(ps);
                 r = parse_integer(ps, s, digits, e, 10, neg, &v->integer);
                 if (r < 0)
                         return r;
@@ -1115,8 +1125,10 @@ static int parse_inline_table(struct parser *ps, unsigned depth, struct hull_tom
                         return 0;
                 }
                 if (ps->p >= ps->end || at_newline(ps))
-                        return fail(ps, ps->p, "expected ',' or '}' in an inline table, found %s (an inline table "
-                                    "must fit on one line)", describe(ps, ps->p, buf));
+                        return fail(ps, ps->p,
+                                    "expected ',' or '}' in an inline table, found %s (an inline table "
+                                    "must fit on one line)",
+                                    describe(ps, ps->p, buf));
                 return fail(ps, ps->p, "expected ',' or '}' in an inline table, found %s", describe(ps, ps->p, buf));
         }
 }
@@ -1138,24 +1150,24 @@ static int parse_value(struct parser *ps, unsigned depth, struct hull_toml_value
         if (c == '"' || c == '\'') {
                 v = value_new(HULL_TOML_STRING);
                 if (!v)
-                        return hull_error_oom(ps->err);
+                        return oom(ps);
                 r = parse_string(ps, false, &v->string.ptr, &v->string.len);
         } else if (c == '[' || c == '{') {
                 if (depth > HULL_TOML_MAX_DEPTH)
                         return fail(ps, at, "values nested more than %d levels deep", HULL_TOML_MAX_DEPTH);
                 v = value_new(c == '[' ? HULL_TOML_ARRAY : HULL_TOML_TABLE);
                 if (!v)
-                        return hull_error_oom(ps->err);
+                        return oom(ps);
                 r = c == '[' ? parse_array(ps, depth, v) : parse_inline_table(ps, depth, v);
         } else if (c == 't' || c == 'f') {
                 size_t n = c == 't' ? 4 : 5;
 
-                if ((size_t) (ps->end - at) < n || !strneq(at, c == 't' ? "true" : "false", n) ||
-                    ((size_t) (ps->end - at) > n && is_bare_key_char(at[n])))
+                if ((size_t)(ps->end - at) < n || !strneq(at, c == 't' ? "true" : "false", n) ||
+                    ((size_t)(ps->end - at) > n && is_bare_key_char(at[n])))
                         return fail(ps, at, "expected a value, found %s", describe(ps, at, buf));
                 v = value_new(HULL_TOML_BOOL);
                 if (!v)
-                        return hull_error_oom(ps->err);
+                        return oom(ps);
                 v->boolean = c == 't';
                 ps->p += n;
                 r = 0;
@@ -1286,7 +1298,7 @@ static int parse_header(struct parser *ps, struct hull_toml_value *root, struct 
                                     printable_key(kp.parts[last].name, kbuf), what_is(slot->value, slot->flags));
                 n = value_new(HULL_TOML_TABLE);
                 if (!n)
-                        return hull_error_oom(ps->err);
+                        return oom(ps);
                 mark(ps, n, at);
                 r = array_add(ps, array, n);
                 if (r < 0)
@@ -1300,7 +1312,8 @@ static int parse_header(struct parser *ps, struct hull_toml_value *root, struct 
                 n = slot->value;
                 mark(ps, n, at); /* where it is defined says more than where it was first implied */
         } else if (slot->value->type == HULL_TOML_TABLE && slot->flags == KEY_DEFINED)
-                return fail(ps, kp.parts[last].at, "table '%s' defined twice", printable_key(kp.parts[last].name, kbuf));
+                return fail(ps, kp.parts[last].at, "table '%s' defined twice",
+                            printable_key(kp.parts[last].name, kbuf));
         else if (slot->value->type == HULL_TOML_TABLE && slot->flags == KEY_DOTTED)
                 return fail(ps, kp.parts[last].at, "table '%s' already defined by dotted keys",
                             printable_key(kp.parts[last].name, kbuf));
@@ -1361,7 +1374,7 @@ int hull_toml_parse(const char *data, size_t len, const char *filename, struct h
                 return hull_error_set(err, EINVAL, "%s: no data", ps.filename);
         if (len > HULL_TOML_MAX_SIZE)
                 return hull_error_set(err, EFBIG, "%s: %zu bytes, more than the %u a TOML document may have",
-                                      ps.filename, len, (unsigned) HULL_TOML_MAX_SIZE);
+                                      ps.filename, len, (unsigned)HULL_TOML_MAX_SIZE);
         ps.end = ps.begin + len;
         if (len >= 3 && memcmp(ps.begin, "\xef\xbb\xbf", 3) == 0)
                 ps.begin += 3;

@@ -20,10 +20,10 @@ enum hull_toml_type {
         HULL_TOML_INTEGER,
         HULL_TOML_FLOAT,
         HULL_TOML_BOOL,
-        HULL_TOML_DATETIME,       /* offset date-time, e.g. 1979-05-27T07:32:00Z */
+        HULL_TOML_DATETIME, /* offset date-time, e.g. 1979-05-27T07:32:00Z */
         HULL_TOML_DATETIME_LOCAL, /* 1979-05-27T07:32:00 */
-        HULL_TOML_DATE_LOCAL,     /* 1979-05-27 */
-        HULL_TOML_TIME_LOCAL,     /* 07:32:00 */
+        HULL_TOML_DATE_LOCAL, /* 1979-05-27 */
+        HULL_TOML_TIME_LOCAL, /* 07:32:00 */
         HULL_TOML_ARRAY,
         HULL_TOML_TABLE,
 };

@@ -33,7 +33,7 @@ static void parse_fails_len(const char *text, size_t len, const char *message)
         int r = hull_toml_parse(text, len, "t.toml", &root, &err);
 
         if (r >= 0)
-                fail_msg("accepted invalid input:\n%.*s", (int) len, text);
+                fail_msg("accepted invalid input:\n%.*s", (int)len, text);
         assert_int_equal(r, -EINVAL);
         assert_null(root);
         assert_string_equal(hull_error_message(err), message);
@@ -134,10 +134,10 @@ static void test_toml_dotted_keys_follow_header_rules(void **state)
 
         /* A header may add a sub-table to a table made by dotted keys (TOML 1.0, "Table"). */
         root = parse_ok("[fruit]\napple.color = \"red\"\n[fruit.apple.texture]\nsmooth = true\n");
-        assert_true(get(get(get(get(root, "fruit", HULL_TOML_TABLE), "apple", HULL_TOML_TABLE), "texture",
-                            HULL_TOML_TABLE),
-                        "smooth", HULL_TOML_BOOL)
-                            ->boolean);
+        assert_true(
+                get(get(get(get(root, "fruit", HULL_TOML_TABLE), "apple", HULL_TOML_TABLE), "texture", HULL_TOML_TABLE),
+                    "smooth", HULL_TOML_BOOL)
+                        ->boolean);
         /* ... but dotted keys may not add to a table a header defined. */
         parse_fails("[a.b.c]\nz = 9\n[a]\nb.c.t = 1\n",
                     "t.toml:4:3: dotted key cannot add to table 'c' defined by a header");
@@ -170,8 +170,7 @@ static void test_toml_arrays_of_tables_append_and_nest(void **state)
         assert_int_equal(fruit->array.len, 2);
         apple = fruit->array.items[0];
         assert_string_equal(get(apple, "name", HULL_TOML_STRING)->string.ptr, "apple");
-        assert_string_equal(get(get(apple, "physical", HULL_TOML_TABLE), "color", HULL_TOML_STRING)->string.ptr,
-                            "red");
+        assert_string_equal(get(get(apple, "physical", HULL_TOML_TABLE), "color", HULL_TOML_STRING)->string.ptr, "red");
         assert_int_equal(get(apple, "variety", HULL_TOML_ARRAY)->array.len, 1);
         assert_string_equal(get(fruit->array.items[1], "name", HULL_TOML_STRING)->string.ptr, "banana");
 }
@@ -221,10 +220,9 @@ static void test_toml_rejects_nul_in_key(void **state)
 
 static void test_toml_string_escapes_and_validation(void **state)
 {
-        _cleanup_(hull_toml_freep) struct hull_toml_value *root =
-                parse_ok("a = \"tab\\there \\\"q\\\" \\\\ \\u00e9\"\n"
-                         "b = 'C:\\path\\no\\escapes'\n"
-                         "c = \"\"\n");
+        _cleanup_(hull_toml_freep) struct hull_toml_value *root = parse_ok("a = \"tab\\there \\\"q\\\" \\\\ \\u00e9\"\n"
+                                                                           "b = 'C:\\path\\no\\escapes'\n"
+                                                                           "c = \"\"\n");
 
         assert_string_equal(get(root, "a", HULL_TOML_STRING)->string.ptr, "tab\there \"q\" \\ \xc3\xa9");
         assert_string_equal(get(root, "b", HULL_TOML_STRING)->string.ptr, "C:\\path\\no\\escapes");
@@ -285,8 +283,7 @@ static void test_toml_integer_forms_and_limits(void **state)
         assert_int_equal(get(root, "us", HULL_TOML_INTEGER)->integer, 1000000);
         assert_int_equal(get(root, "zero", HULL_TOML_INTEGER)->integer, 0);
         parse_fails("a = 9223372036854775808\n", "t.toml:1:5: integer '9223372036854775808' does not fit in 64 bits");
-        parse_fails("a = -9223372036854775809\n",
-                    "t.toml:1:5: integer '-9223372036854775809' does not fit in 64 bits");
+        parse_fails("a = -9223372036854775809\n", "t.toml:1:5: integer '-9223372036854775809' does not fit in 64 bits");
         parse_fails("a = 0x8000000000000000\n", "t.toml:1:5: integer '0x8000000000000000' does not fit in 64 bits");
         parse_fails("a = 012\n", "t.toml:1:5: leading zeros are not allowed in '012'");
         parse_fails("a = 1__2\n", "t.toml:1:5: invalid integer '1__2'");
@@ -358,8 +355,8 @@ static void test_toml_error_columns_count_characters(void **state)
 static void test_toml_rejects_bad_bytes_with_position(void **state)
 {
         parse_fails("a = 1\nb = \"\xff\"\n", "t.toml:2:6: invalid UTF-8 byte 0xFF");
-        parse_fails("a = \"\xc0\xaf\"\n", "t.toml:1:6: invalid UTF-8 byte 0xC0");       /* overlong '/' */
-        parse_fails("a = \"\xed\xa0\x80\"\n", "t.toml:1:6: invalid UTF-8 sequence");    /* surrogate */
+        parse_fails("a = \"\xc0\xaf\"\n", "t.toml:1:6: invalid UTF-8 byte 0xC0"); /* overlong '/' */
+        parse_fails("a = \"\xed\xa0\x80\"\n", "t.toml:1:6: invalid UTF-8 sequence"); /* surrogate */
         parse_fails("a = \"\xf4\x90\x80\x80\"\n", "t.toml:1:6: invalid UTF-8 sequence"); /* above U+10FFFF */
         parse_fails("a = \"\xe2\x82", "t.toml:1:6: truncated UTF-8 sequence");
         parse_fails("a = 1\rb = 2\n", "t.toml:1:6: carriage return not followed by a line feed");
@@ -432,9 +429,10 @@ static void test_toml_frees_half_built_trees(void **state)
          * a double free here fails the test. */
         parse_fails("[a]\nx = 'str'\ny = [1, [2, {z = \"s\"}]]\n[[b]]\nc = {d = [1, 2], e = 'x'}\n[a]\n",
                     "t.toml:6:2: table 'a' defined twice");
-        parse_fails("a = [1, [2, {z = \"s\", w = [3, 4, 'five', 6.0, 1979-05-27]}], {y = ", "t.toml:1:67: expected a "
-                                                                                              "value, found end of "
-                                                                                              "input");
+        parse_fails("a = [1, [2, {z = \"s\", w = [3, 4, 'five', 6.0, 1979-05-27]}], {y = ",
+                    "t.toml:1:67: expected a "
+                    "value, found end of "
+                    "input");
         parse_fails("a = {b = {c = {d = [[[\"x\", 'y', \"\"\"z", "t.toml:1:33: unterminated string");
         parse_fails("a.b.c.d = 1\na.b.c.e = [{f = 1}]\na.b.c.e = 2\n",
                     "t.toml:3:7: duplicate key 'e' (already an array)");
@@ -452,7 +450,7 @@ static void test_toml_many_keys(void **state)
         assert_non_null(text);
         p = text;
         for (size_t i = 0; i < n; i++)
-                o += (size_t) sprintf(p + o, "k%zu = %zu\n", i, i);
+                o += (size_t)sprintf(p + o, "k%zu = %zu\n", i, i);
         root = parse_ok(text);
         assert_int_equal(root->table.len, n);
         assert_int_equal(get(root, "k49999", HULL_TOML_INTEGER)->integer, 49999);
@@ -480,7 +478,7 @@ static void test_toml_api_helpers(void **state)
         assert_int_equal(hull_toml_parse("x", 1, NULL, &empty, &err), -EINVAL);
         assert_string_equal(hull_error_message(err), "<input>:1:2: expected '=' after a key, found end of input");
         /* The size is checked before a byte is read. */
-        assert_int_equal(hull_toml_parse(&c, (size_t) HULL_TOML_MAX_SIZE + 1, "big.toml", &empty, &err), -EFBIG);
+        assert_int_equal(hull_toml_parse(&c, (size_t)HULL_TOML_MAX_SIZE + 1, "big.toml", &empty, &err), -EFBIG);
         assert_null(empty);
 }
 
