@@ -93,8 +93,12 @@ install_outputs() {
 exec 9>"$cache_root/$key.lock"
 flock 9
 
-if [ "$force" = 0 ] && [ "$config_only" = 0 ] && [ -f "$cache/done" ]; then
+if [ "$force" = 0 ] && [ -f "$cache/done" ]; then
         log "cached in $cache"
+        if [ "$config_only" = 1 ]; then
+                log "configuration: $cache/config-hull"
+                exit 0
+        fi
         install_outputs
         exit 0
 fi
@@ -104,6 +108,13 @@ mkdir -p "$cache"
 src=$cache/src
 obj=$cache/build
 start=$(date +%s)
+# The unpacked source and the objects are ~1.5 GiB: gone when the script ends, however it ends,
+# unless asked to keep them; the logs and results stay.
+cleanup() {
+        [ "${HULL_KERNEL_KEEP_BUILD:-0}" = 1 ] || rm -rf "$src" "$obj"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 log "unpacking $SOURCE_TAR ($SOURCE_PKG $version)"
 mkdir -p "$src"
@@ -160,9 +171,7 @@ cp "$obj/$image" "$cache/vmlinuz-hull"
 # The symbol table is of no use to a VMM; the PVH note (an allocated note section) stays.
 strip -s -o "$cache/vmlinux-hull" "$obj/vmlinux"
 
-if [ "${HULL_KERNEL_KEEP_BUILD:-0}" != 1 ]; then
-        rm -rf "$src" "$obj"
-fi
+cleanup
 echo "$version $arch $hash" >"$cache/done"
 end=$(date +%s)
 log "built in $((end - start)) s into $cache"

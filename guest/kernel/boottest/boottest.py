@@ -45,6 +45,27 @@ def build_init(workdir):
     return out
 
 
+_tsc_khz = None
+
+
+def host_tsc_khz():
+    """The host's TSC rate in kHz (guest/kernel/boottest/tsc-khz.c), measured once per process.
+
+    Under TCG the guest's TSC is the host's. A guest left to calibrate it against the PIT fails
+    when the host is busy; on microvm (hardware-reduced ACPI: no PIT interrupt, no HPET, no ACPI PM
+    timer) it then has no timer at all and hangs at boot, whichever kernel it is."""
+    global _tsc_khz
+    if _tsc_khz is None:
+        with tempfile.TemporaryDirectory(prefix="hull-boottest-") as tmp:
+            exe = os.path.join(tmp, "tsc-khz")
+            proc = subprocess.run(["gcc", "-O2", "-o", exe, os.path.join(HERE, "tsc-khz.c")],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            if proc.returncode != 0:
+                raise BootError("building tsc-khz failed: " + proc.stdout.strip())
+            _tsc_khz = int(subprocess.run([exe], stdout=subprocess.PIPE, check=True, text=True).stdout)
+    return _tsc_khz
+
+
 def _cpio_entry(name, mode, data=b"", rdev=(0, 0), ino=1):
     name_b = name.encode() + b"\0"
     fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0], rdev[1], len(name_b), 0]
@@ -81,6 +102,8 @@ def qemu_command(kernel, initrd, append, memory="512M", accel="tcg", machine="mi
 
 def boot(kernel, initrd, append=DEFAULT_APPEND, timeout=120.0, **qemu_opts):
     """Boots once; returns dict(seconds, maxrss_kib, console, saw_line, status, timed_out)."""
+    if qemu_opts.get("accel", "tcg") == "tcg" and "tsc_early_khz=" not in append:
+        append += " tsc_early_khz=%d" % host_tsc_khz()
     with tempfile.TemporaryDirectory(prefix="hull-boottest-") as tmp:
         console_path = os.path.join(tmp, "console")
         cmd = qemu_command(kernel, initrd, append, **qemu_opts) + ["-serial", "file:" + console_path]
