@@ -31,6 +31,7 @@ if [ -z "$cloud" ]; then
 fi
 
 mkdir -p "$build/bench"
-echo "kernel-boot: QEMU TCG microvm, 1 vCPU, 512 MiB, median of $runs boots; first row / second row = ratio"
+echo "kernel-boot: QEMU TCG microvm, 1 vCPU, 512 MiB, trivial /init to power-off, median of $runs boots"
 guest/kernel/boottest/boottest.py --runs "$runs" --json "$build/bench/kernel-boot.json" \
-        "$build/guest/vmlinuz-hull" "$cloud" "$build/guest/vmlinux-hull"
+        "hull (bzImage)=$build/guest/vmlinuz-hull" "debian-cloud (bzImage)=$cloud" \
+        "hull (PVH vmlinux)=$build/guest/vmlinux-hull"

@@ -165,7 +165,8 @@ def measure(kernel, initrd, runs, append=DEFAULT_APPEND, timeout=120.0):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("kernels", nargs="+", help="kernel images (bzImage) to boot")
+    ap.add_argument("kernels", nargs="+", metavar="[LABEL=]KERNEL",
+                    help="kernel images to boot (bzImage, or an ELF vmlinux with a PVH note)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--append", default=DEFAULT_APPEND)
     ap.add_argument("--timeout", type=float, default=120.0)
@@ -175,18 +176,21 @@ def main():
         initrd = make_initramfs(build_init(tmp), os.path.join(tmp, "initrd.img"))
         out = []
         for k in args.kernels:
+            label, path = k.split("=", 1) if "=" in k else (os.path.basename(k), k)
             try:
-                out.append(measure(k, initrd, args.runs, args.append, args.timeout))
+                r = measure(path, initrd, args.runs, args.append, args.timeout)
             except BootError as e:
                 print("boottest: %s" % e, file=sys.stderr)
                 return 1
-    print("%-44s %10s %12s %14s" % ("kernel", "size", "boot (s)", "QEMU RSS (MiB)"))
+            r["label"] = label
+            out.append(r)
+    print("%-24s %10s %12s %16s" % ("kernel", "size", "boot (s)", "QEMU RSS (MiB)"))
     for r in out:
-        print("%-44s %9.1fM %12.3f %14.1f" % (os.path.basename(r["kernel"])[:44], r["kernel_bytes"] / 2**20,
-                                                r["median_seconds"], r["median_maxrss_kib"] / 1024))
+        print("%-24s %9.1fM %12.3f %16.1f" % (r["label"][:24], r["kernel_bytes"] / 2**20,
+                                              r["median_seconds"], r["median_maxrss_kib"] / 1024))
     if len(out) >= 2:
         print("ratio %s / %s: boot time %.2f, QEMU RSS %.2f, size %.2f" % (
-            os.path.basename(out[0]["kernel"]), os.path.basename(out[1]["kernel"]),
+            out[0]["label"], out[1]["label"],
             out[0]["median_seconds"] / out[1]["median_seconds"],
             out[0]["median_maxrss_kib"] / out[1]["median_maxrss_kib"],
             out[0]["kernel_bytes"] / out[1]["kernel_bytes"]))
