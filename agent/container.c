@@ -620,3 +620,19 @@ size_t hull_agent_container_n_processes(const struct hull_agent_container *c)
 {
         return c->n_procs;
 }
+
+size_t hull_agent_container_forget_finished(struct hull_agent_container *c)
+{
+        size_t n = 0;
+
+        for (size_t i = 0; i < c->n_procs;) {
+                if (!hull_agent_process_finished(c->procs[i])) {
+                        i++;
+                        continue;
+                }
+                hull_agent_process_free(c->procs[i]);
+                c->procs[i] = c->procs[--c->n_procs];
+                n++;
+        }
+        return n;
+}

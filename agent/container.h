@@ -48,5 +48,6 @@ const char *hull_agent_container_id(const struct hull_agent_container *c);
 const char *hull_agent_container_cgroup(const struct hull_agent_container *c);
 enum hull_agent_container_status hull_agent_container_status(const struct hull_agent_container *c);
 pid_t hull_agent_container_init_pid(const struct hull_agent_container *c);
-/* Exec processes that have exited are forgotten by this (they stay until their status was read otherwise). */
 size_t hull_agent_container_n_processes(const struct hull_agent_container *c);
+/* Free the exec processes the host is done with (hull_agent_process_finished()); returns how many. */
+size_t hull_agent_container_forget_finished(struct hull_agent_container *c);

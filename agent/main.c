@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "boot.h"
+#include "cgroup.h"
 #include "buf.h"
 #include "channel.h"
 #include "cmdline.h"
@@ -15,9 +16,13 @@
 #include "loop.h"
 #include "modules.h"
 #include "reaper.h"
+#include "server.h"
+#include "service.h"
 
 /* Under TCG a port can take seconds to be announced; the host gives up long before this. */
 #define PORT_WAIT_USEC (120ull * 1000 * 1000)
+/* After DestroySandbox's reply the host normally hangs up at once. */
+#define POWEROFF_GRACE_USEC (2ull * 1000 * 1000)
 
 struct agent {
         bool pid1;
@@ -26,54 +31,55 @@ struct agent {
         struct hull_loop *loop;
         struct hull_agent_reaper *reaper;
         struct hull_agent_link *link;
+        struct hull_ttrpc_server *server;
+        struct hull_agent_service *service;
+        char *modules_dir;
+        bool destroyed;
         struct hull_buf modules_loaded, modules_failed;
 };
-
-/* Until the ttrpc server serves it, a connection is held open and its input discarded. */
-struct held_conn {
-        struct agent *agent;
-        int fd;
-        struct hull_loop_source *src;
-};
-
-static int on_held_input(struct hull_loop_source *src, int fd, uint32_t events, void *userdata)
-{
-        struct held_conn *c = userdata;
-        char buf[4096];
-        ssize_t n;
-
-        while ((n = read(fd, buf, sizeof(buf))) > 0)
-                log_debug("channel: %zd bytes ignored (no server yet)", n);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || (events & (EPOLLHUP | EPOLLERR))) {
-                log_info("channel: host disconnected");
-                hull_loop_source_remove(c->src);
-                close(c->fd);
-                hull_agent_link_conn_closed(c->agent->link);
-                free(c);
-        }
-        return 0;
-}
 
 static int on_connection(int fd, void *userdata)
 {
         struct agent *a = userdata;
         _cleanup_error_ struct hull_error *e = NULL;
-        struct held_conn *c = calloc(1, sizeof(*c));
 
-        if (!c) {
-                close(fd);
-                return -ENOMEM;
-        }
-        *c = (struct held_conn){ .agent = a, .fd = fd };
-        if (hull_fd_set_nonblock(fd, 1, &e) < 0 ||
-            hull_loop_add_fd(a->loop, fd, EPOLLIN, on_held_input, c, &c->src, &e) < 0) {
+        if (hull_ttrpc_server_add_conn(a->server, fd, &e) < 0) {
                 log_error("channel: %s", hull_error_message(e));
                 close(fd);
-                free(c);
+                hull_agent_link_conn_closed(a->link);
                 return -EIO;
         }
         log_info("channel %s: host connected", hull_agent_link_describe(a->link));
         return 0;
+}
+
+static void on_disconnect(struct hull_ttrpc_server *s, const struct hull_error *reason, void *userdata)
+{
+        struct agent *a = userdata;
+
+        log_info("channel: host disconnected%s%s", reason ? ": " : "", reason ? hull_error_message(reason) : "");
+        hull_agent_link_conn_closed(a->link);
+        if (a->destroyed)
+                hull_loop_quit(a->loop, 0);
+}
+
+static int on_poweroff_timer(struct hull_loop_source *src, void *userdata)
+{
+        struct agent *a = userdata;
+
+        hull_loop_quit(a->loop, 0);
+        return 0;
+}
+
+/* DestroySandbox was answered: power off once the host hangs up, or after a bounded grace for the reply to leave. */
+static void on_destroyed(void *userdata)
+{
+        struct agent *a = userdata;
+        _cleanup_error_ struct hull_error *e = NULL;
+
+        a->destroyed = true;
+        if (a->pid1 && hull_loop_add_timer(a->loop, POWEROFF_GRACE_USEC, on_poweroff_timer, a, NULL, &e) < 0)
+                hull_loop_quit(a->loop, 0);
 }
 
 static void on_link_fail(const struct hull_error *e, void *userdata)
@@ -105,12 +111,13 @@ static double uptime_seconds(void)
 
 static int load_modules(struct agent *a, struct hull_error **err)
 {
-        _cleanup_free_ char *dir = NULL;
+        const char *dir;
         int r;
 
-        r = hull_agent_modules_dir(&dir, err);
+        r = hull_agent_modules_dir(&a->modules_dir, err);
         if (r < 0)
                 return r;
+        dir = a->modules_dir;
         r = hull_agent_modules_load_list(dir, a->cmdline, &a->modules_loaded, &a->modules_failed, err);
         if (r == -ENOENT) {
                 /* A kernel with everything built in (guest/kernel/) comes with no modules for its release. */
@@ -257,6 +264,24 @@ static int agent_run(struct agent *a, int argc, char **argv, struct hull_error *
                 if (r < 0)
                         return r;
         }
+        r = hull_ttrpc_server_new(a->loop, &a->server, err);
+        if (r < 0)
+                return r;
+        hull_ttrpc_server_on_disconnect(a->server, on_disconnect, a);
+        struct hull_agent_service_config scfg = {
+                .loop = a->loop,
+                .reaper = a->reaper,
+                .cgroup_root = a->pid1 && hull_agent_cgroup_available(HULL_AGENT_CGROUP_ROOT) ? HULL_AGENT_CGROUP_ROOT
+                                                                                              : NULL,
+                .modules_dir = a->modules_dir,
+                .cmdline = a->cmdline,
+                .init_daemon = a->pid1,
+                .on_destroyed = on_destroyed,
+                .userdata = a,
+        };
+        r = hull_agent_service_new(&scfg, a->server, &a->service, err);
+        if (r < 0)
+                return r;
         r = choose_channel(a, &addr, err);
         if (r < 0)
                 return r;
@@ -296,6 +321,9 @@ int main(int argc, char **argv)
                 log_error("%s", hull_error_message(e));
 
         hull_agent_link_free(a.link);
+        hull_agent_service_free(a.service);
+        hull_ttrpc_server_free(a.server);
+        free(a.modules_dir);
         hull_agent_reaper_free(a.reaper);
         hull_loop_free(a.loop);
         hull_agent_options_clear(&a.opts);

@@ -30,7 +30,7 @@ struct hull_agent_process {
         int stdin_fd; /* parent's write end (the pty master's dup with a tty) */
         int master; /* pty master, -1 without a tty */
         struct stream out[2];
-        bool exited;
+        bool exited, waited;
         int exit_code;
         struct hull_agent_wait *waits;
 };
@@ -148,14 +148,25 @@ struct hull_agent_process *hull_agent_process_free(struct hull_agent_process *p)
 {
         if (!p)
                 return NULL;
+        /* Whoever still waits learns that it is over: reads end (EOF), waits get "killed" (128+SIGKILL). */
         for (int i = 0; i < 2; i++) {
                 stream_close(&p->out[i]);
                 hull_buf_free(&p->out[i].buf);
-                for (struct hull_agent_read *rd = p->out[i].reads; rd; rd = rd->next)
+                while (p->out[i].reads) {
+                        struct hull_agent_read *rd = p->out[i].reads;
+                        p->out[i].reads = rd->next;
+                        rd->next = NULL;
                         rd->owner = NULL;
+                        rd->cb(rd, NULL, 0, rd->userdata);
+                }
         }
-        for (struct hull_agent_wait *w = p->waits; w; w = w->next)
+        while (p->waits) {
+                struct hull_agent_wait *w = p->waits;
+                p->waits = w->next;
+                w->next = NULL;
                 w->owner = NULL;
+                w->cb(w, p->exited ? p->exit_code : 128 + SIGKILL, w->userdata);
+        }
         hull_closep(&p->stdin_fd);
         hull_closep(&p->master);
         free(p->exec_id);
@@ -389,4 +400,17 @@ void hull_agent_process_wait_cancel(struct hull_agent_wait *w)
                 }
         w->owner = NULL;
         w->next = NULL;
+}
+
+void hull_agent_process_mark_waited(struct hull_agent_process *p)
+{
+        p->waited = true;
+}
+
+bool hull_agent_process_finished(const struct hull_agent_process *p)
+{
+        for (int i = 0; i < 2; i++)
+                if (!p->out[i].eof || p->out[i].buf.len > 0 || p->out[i].reads)
+                        return false;
+        return p->exited && p->waited && !p->waits;
 }

@@ -52,7 +52,7 @@ struct hull_agent_wait {
 int hull_agent_process_new(struct hull_loop *loop, const char *exec_id, bool tty, unsigned rows, unsigned cols,
                            struct hull_agent_process **ret, struct hull_agent_stdio *ret_child,
                            struct hull_error **err);
-/* Cancels queued reads and waits (their callbacks are not called), closes every fd. NULL is fine. */
+/* Ends queued reads (EOF) and waits (128+SIGKILL unless it exited), closes every fd. NULL is fine. */
 struct hull_agent_process *hull_agent_process_free(struct hull_agent_process *p);
 
 const char *hull_agent_process_exec_id(const struct hull_agent_process *p);
@@ -78,3 +78,8 @@ void hull_agent_process_read_cancel(struct hull_agent_read *rd);
 /* Answer now when exited, else queue w until it exits. */
 void hull_agent_process_wait(struct hull_agent_process *p, struct hull_agent_wait *w);
 void hull_agent_process_wait_cancel(struct hull_agent_wait *w);
+
+/* WaitProcess has reported its status to the host. */
+void hull_agent_process_mark_waited(struct hull_agent_process *p);
+/* Exited, waited for, and every byte of its output read: nothing left that the host can ask for. */
+bool hull_agent_process_finished(const struct hull_agent_process *p);

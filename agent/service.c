@@ -1,0 +1,835 @@
+/* AgentService and Health handlers: decode, act on the sandbox's containers, reply (now or when a long poll ends). */
+#include "service.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.pb-c.h"
+#include "cgroup.h"
+#include "container.h"
+#include "error.h"
+#include "fd.h"
+#include "google_protobuf_empty.pb-c.h"
+#include "health.pb-c.h"
+#include "log.h"
+#include "loop.h"
+#include "modules.h"
+#include "process.h"
+#include "server.h"
+#include "status.h"
+#include "storage.h"
+
+#define MAX_CONTAINERS 1024
+#define MAX_OOM_QUEUE 64
+
+struct ctr {
+        struct hull_agent_container *c;
+        char **storages; /* mount points this container added */
+        size_t n_storages;
+        int oom_wd;
+        uint64_t oom_seen;
+};
+
+struct hull_agent_service {
+        struct hull_agent_service_config cfg;
+        struct hull_ttrpc_server *server;
+        struct hull_agent_storages *storages;
+        struct hull_agent_container_env env;
+        struct ctr *ctrs;
+        size_t n_ctrs;
+        char *sandbox_id;
+        bool sandbox_created;
+        int inotify_fd;
+        struct hull_loop_source *inotify_src;
+        struct hull_loop_source *gc_timer;
+        bool gc_armed;
+        char *oom_queue[MAX_OOM_QUEUE];
+        size_t n_oom;
+        struct pending_oom *oom_waiters;
+};
+
+static const Google__Protobuf__Empty empty = GOOGLE__PROTOBUF__EMPTY__INIT;
+
+/* ---- containers ---- */
+
+static struct ctr *find_ctr(struct hull_agent_service *s, const char *id)
+{
+        for (size_t i = 0; id && i < s->n_ctrs; i++)
+                if (streq(hull_agent_container_id(s->ctrs[i].c), id))
+                        return &s->ctrs[i];
+        return NULL;
+}
+
+static void remove_ctr(struct hull_agent_service *s, struct ctr *x)
+{
+        struct ctr gone = *x;
+
+        /* Out of the table first: callbacks that run while it is destroyed must not find it. */
+        *x = s->ctrs[--s->n_ctrs];
+        if (gone.oom_wd >= 0 && s->inotify_fd >= 0)
+                (void)inotify_rm_watch(s->inotify_fd, gone.oom_wd);
+        hull_agent_container_destroy(gone.c);
+        for (size_t i = 0; i < gone.n_storages; i++) {
+                hull_agent_storage_release(s->storages, gone.storages[i]);
+                free(gone.storages[i]);
+        }
+        free(gone.storages);
+}
+
+static int lookup(struct hull_agent_service *s, const char *id, struct ctr **ret, struct hull_error **err)
+{
+        *ret = find_ctr(s, id);
+        if (!*ret)
+                return hull_error_set(err, ENOENT, "container '%s' not found", id ? id : "");
+        return 0;
+}
+
+static int lookup_process(struct hull_agent_service *s, const char *cid, const char *eid,
+                          struct hull_agent_process **ret, struct hull_error **err)
+{
+        struct ctr *x;
+        int r = lookup(s, cid, &x, err);
+
+        if (r < 0)
+                return r;
+        *ret = hull_agent_container_process(x->c, eid);
+        if (!*ret)
+                return hull_error_set(err, ENOENT, "container %s: process '%s' not found", cid, eid ? eid : "");
+        return 0;
+}
+
+/* Exec processes the host is done with are freed from a timer, never from inside a process's own callback. */
+static int on_gc(struct hull_loop_source *src, void *userdata)
+{
+        struct hull_agent_service *s = userdata;
+
+        s->gc_armed = false;
+        for (size_t i = 0; i < s->n_ctrs; i++)
+                hull_agent_container_forget_finished(s->ctrs[i].c);
+        return 0;
+}
+
+static void gc(struct hull_agent_service *s, const char *cid)
+{
+        if (s->gc_armed || !s->gc_timer)
+                return;
+        s->gc_armed = hull_loop_timer_arm(s->gc_timer, 1, NULL) >= 0;
+}
+
+/* ---- OOM events: memory.events of every container, through inotify ---- */
+
+struct pending_oom {
+        struct hull_ttrpc_request *req;
+        struct hull_agent_service *s;
+        struct pending_oom *next;
+};
+
+static void oom_serve(struct hull_agent_service *s)
+{
+        while (s->oom_waiters && s->n_oom > 0) {
+                struct pending_oom *p = s->oom_waiters;
+                Grpc__OOMEvent ev = GRPC__OOMEVENT__INIT;
+                ev.container_id = s->oom_queue[0];
+                s->oom_waiters = p->next;
+                hull_ttrpc_request_reply(p->req, &ev.base);
+                free(s->oom_queue[0]);
+                memmove(s->oom_queue, s->oom_queue + 1, (--s->n_oom) * sizeof(char *));
+                free(p);
+        }
+}
+
+static int on_inotify(struct hull_loop_source *src, int fd, uint32_t events, void *userdata)
+{
+        struct hull_agent_service *s = userdata;
+        char buf[4096];
+
+        while (read(fd, buf, sizeof(buf)) > 0)
+                ;
+        for (size_t i = 0; i < s->n_ctrs; i++) {
+                const char *cg = hull_agent_container_cgroup(s->ctrs[i].c);
+                uint64_t kills = 0;
+                if (!cg || hull_agent_cgroup_read_key(cg, "memory.events", "oom_kill", &kills, NULL) < 0)
+                        continue;
+                if (kills > s->ctrs[i].oom_seen && s->n_oom < MAX_OOM_QUEUE) {
+                        char *id = strdup(hull_agent_container_id(s->ctrs[i].c));
+                        if (id)
+                                s->oom_queue[s->n_oom++] = id;
+                        log_info("container %s: OOM kill", hull_agent_container_id(s->ctrs[i].c));
+                }
+                s->ctrs[i].oom_seen = kills;
+        }
+        oom_serve(s);
+        return 0;
+}
+
+static void oom_cancel(struct hull_ttrpc_request *req, void *userdata)
+{
+        struct pending_oom *p = userdata, **pp;
+
+        for (pp = &p->s->oom_waiters; *pp; pp = &(*pp)->next)
+                if (*pp == p) {
+                        *pp = p->next;
+                        break;
+                }
+        hull_ttrpc_request_reply_status(req, HULL_GRPC_CANCELLED, "cancelled");
+        free(p);
+}
+
+static void get_oom_event(struct hull_ttrpc_request *req, void *userdata)
+{
+        struct hull_agent_service *s = userdata;
+        struct pending_oom *p = calloc(1, sizeof(*p));
+
+        if (!p) {
+                hull_ttrpc_request_reply_errno(req, ENOMEM, "out of memory");
+                return;
+        }
+        *p = (struct pending_oom){ .req = req, .s = s, .next = s->oom_waiters };
+        s->oom_waiters = p;
+        hull_ttrpc_request_on_cancel(req, oom_cancel, p);
+        oom_serve(s);
+}
+
+/* ---- sandbox ---- */
+
+static int load_module(struct hull_agent_service *s, const Grpc__KernelModule *m, struct hull_error **err)
+{
+        _cleanup_free_ char *params = NULL;
+        size_t len = 1;
+
+        if (!s->cfg.modules_dir)
+                return hull_error_set(err, ENOTSUP, "kernel module %s: no modules in this guest", m->name);
+        for (size_t i = 0; i < m->n_parameters; i++)
+                len += strlen(m->parameters[i]) + 1;
+        if (len > 65536)
+                return hull_error_set(err, E2BIG, "kernel module %s: parameters too long", m->name);
+        params = calloc(1, len);
+        if (!params)
+                return hull_error_oom(err);
+        for (size_t i = 0; i < m->n_parameters; i++) {
+                if (i)
+                        strcat(params, " ");
+                strcat(params, m->parameters[i]);
+        }
+        return hull_agent_module_load(s->cfg.modules_dir, m->name, params, err) < 0 ? -EIO : 0;
+}
+
+static void create_sandbox(struct hull_ttrpc_request *req, void *userdata)
+{
+        struct hull_agent_service *s = userdata;
+        const Grpc__CreateSandboxRequest *m = (const void *)hull_ttrpc_request_message(req);
+        _cleanup_error_ struct hull_error *e = NULL;
+
+        if (s->sandbox_created) {
+                hull_ttrpc_request_reply_status(req, HULL_GRPC_ALREADY_EXISTS, "sandbox %s already created",
+                                                s->sandbox_id ? s->sandbox_id : "");
+                return;
+        }
+        if (m->hostname && *m->hostname && sethostname(m->hostname, strlen(m->hostname)) < 0) {
+                hull_ttrpc_request_reply_errno(req, errno, "CreateSandbox: hostname %s", m->hostname);
+                return;
+        }
+        for (size_t i = 0; i < m->n_kernel_modules; i++)
+                if (load_module(s, m->kernel_modules[i], &e) < 0) {
+                        hull_error_prefix(&e, "CreateSandbox");
+                        hull_ttrpc_request_reply_error(req, e);
+                        return;
+                }
+        for (size_t i = 0; i < m->n_storages; i++)
+                if (hull_agent_storage_add(s->storages, m->storages[i], &e) < 0) {
+                        hull_error_prefix(&e, "CreateSandbox");
+                        hull_ttrpc_request_reply_error(req, e);
+                        return;
+                }
+        free(s->sandbox_id);
+        s->sandbox_id = strdup(m->sandbox_id ? m->sandbox_id : "");
+        s->sandbox_created = true;
+        log_info("sandbox %s: created (%zu storages)", s->sandbox_id ? s->sandbox_id : "", m->n_storages);
+        hull_ttrpc_request_reply(req, &empty.base);
+}
+
+static void destroy_sandbox(struct hull_ttrpc_request *req, void *userdata)
+{
+        struct hull_agent_service *s = userdata;
+
+        while (s->n_ctrs > 0)
+                remove_ctr(s, &s->ctrs[s->n_ctrs - 1]);
+        s->storages = hull_agent_storages_free(s->storages);
+        (void)hull_agent_storages_new(&s->storages, NULL);
+        s->sandbox_created = false;
+        log_info("sandbox %s: destroyed", s->sandbox_id ? s->sandbox_id : "");
+        hull_ttrpc_request_reply(req, &empty.base);
+        if (s->cfg.on_destroyed)
+                s->cfg.on_destroyed(s->cfg.userdata);
+}
+
+/* ---- containers ---- */
+
+static bool valid_id(const char *id)
+{
+        size_t n = id ? strlen(id) : 0;
+
+        if (n == 0 || n > 256)
+                return false;
+        for (const char *p = id; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+                      *p == '_' || *p == '.'))
+                        return false;
+        return id[0] != '.';
+}
+
+static void create_container(struct hull_ttrpc_request *req, void *userdata)
+{
+        struct hull_agent_service *s = userdata;
+        const Grpc__CreateContainerRequest *m = (const void *)hull_ttrpc_request_message(req);
+        _cleanup_error_ struct hull_error *e = NULL;
+        struct ctr x = { .oom_wd = -1 }, *grown;
+
+        if (!valid_id(m->container_id)) {
+                hull_ttrpc_request_reply_status(req, HULL_GRPC_INVALID_ARGUMENT, "CreateContainer: bad container id");
+                return;
+        }
+        if (find_ctr(s, m->container_id)) {
+                hull_ttrpc_request_reply_status(req, HULL_GRPC_ALREADY_EXISTS, "container %s already exists",
+                                                m->container_id);
+                return;
+        }
+        if (!m->oci) {
+                hull_ttrpc_request_reply_status(req, HULL_GRPC_INVALID_ARGUMENT, "CreateContainer: no OCI spec");
+                return;
+        }
+        if (s->n_ctrs >= MAX_CONTAINERS) {
+                hull_ttrpc_request_reply_status(req, HULL_GRPC_RESOURCE_EXHAUSTED, "too many containers");
+                return;
+        }
+        x.storages = calloc(m->n_storages ? m->n_storages : 1, sizeof(char *));
+        if (!x.storages)
+                goto oom;
+        for (size_t i = 0; i < m->n_storages; i++) {
+                if (hull_agent_storage_add(s->storages, m->storages[i], &e) < 0)
+                        goto fail;
+                x.storages[x.n_storages] = strdup(m->storages[i]->mount_point);
+                if (!x.storages[x.n_storages]) {
+                        hull_agent_storage_release(s->storages, m->storages[i]->mount_point);
+                        goto oom;
+                }
+                x.n_storages++;
+        }
+        if (hull_agent_container_create(&s->env, m->container_id, m->oci, &x.c, &e) < 0)
+                goto fail;
+        grown = reallocarray(s->ctrs, s->n_ctrs + 1, sizeof(*grown));
+        if (!grown) {
+                hull_agent_container_destroy(x.c);
+                x.c = NULL;
+                goto oom;
+        }
+        s->ctrs = grown;
+        if (s->inotify_fd >= 0 && hull_agent_container_cgroup(x.c)) {
+                _cleanup_free_ char *events = NULL;
+                if (asprintf(&events, "%s/memory.events", hull_agent_container_cgroup(x.c)) >= 0)
+                        x.oom_wd = inotify_add_watch(s->inotify_fd, events, IN_MODIFY);
+        }
+        s->ctrs[s->n_ctrs++] = x;
+        hull_ttrpc_request_reply(req, &empty.base);
+        return;
+oom:
+        hull_error_oom(&e);
+fail:
+        for (size_t i = 0; i < x.n_storages; i++) {
+                hull_agent_storage_release(s->storages, x.storages[i]);
+                free(x.storages[i]);
+        }
+        free(x.storages);
+        hull_error_prefix(&e, "CreateContainer %s", m->container_id);
+        log_warn("%s", hull_error_message(e));
+        hull_ttrpc_request_reply_error(req, e);
+}
+
+static void start_container(struct hull_ttrpc_request *req, void *userdata)
+{
+        struct hull_agent_service *s = userdata;
+        const Grpc__StartContainerRequest *m = (const void *)hull_ttrpc_request_message(req);
+        _cleanup_error_ struct hull_error *e = NULL;
+        struct ctr *x;
+
+        if (lookup(s, m->container_id, &x, &e) < 0 || hull_agent_container_start(x->c, &e) < 0) {
+                hull_ttrpc_request_reply_error(req, e);
+                return;
+        }
+        hull_ttrpc_request_reply(req, &empty.base);
+}
+
+static void remove_container(struct hull_ttrpc_request *req, void *userdata)
+{
+        struct hull_agent_service *s = userdata;
+        const Grpc__RemoveContainerRequest *m = (const void *)hull_ttrpc_request_message(req);
+        _cleanup_error_ struct hull_error *e = NULL;
+        struct ctr *x;
+
+        if (lookup(s, m->container_id, &x, &e) < 0) {
+                hull_ttrpc_request_reply_error(req, e);
+                return;
+        }
+        remove_ctr(s, x);
+        hull_ttrpc_request_reply(req, &empty.base);
+}
+
+static void exec_process(struct hull_ttrpc_request *req, void *userdata)
+{
+        struct hull_agent_service *s = userdata;
+        const Grpc__ExecProcessRequest *m = (const void *)hull_ttrpc_request_message(req);
+        _cleanup_error_ struct hull_error *e = NULL;
+        struct hull_agent_process *p;
+        struct ctr *x;
+
+        if (lookup(s, m->container_id, &x, &e) < 0 ||
+            hull_agent_container_exec(x->c, m->exec_id, m->process, &p, &e) < 0) {
+                hull_ttrpc_request_reply_error(req, e);
+                return;
+        }
+        hull_ttrpc_request_reply(req, &empty.base);
+}
+
+static void signal_process(struct hull_ttrpc_request *req, void *userdata)
+{
+        struct hull_agent_service *s = userdata;
+        const Grpc__SignalProcessRequest *m = (const void *)hull_ttrpc_request_message(req);
+        _cleanup_error_ struct hull_error *e = NULL;
+        bool all = !m->exec_id || !*m->exec_id;
+        struct ctr *x;
+
+        if (lookup(s, m->container_id, &x, &e) < 0 ||
+            hull_agent_container_signal(x->c, m->exec_id, (int)m->signal, all, &e) < 0) {
+                hull_ttrpc_request_reply_error(req, e);
+                return;
+        }
+        hull_ttrpc_request_reply(req, &empty.base);
+}
+
+struct pending_wait {
+        struct hull_ttrpc_request *req;
+        struct hull_agent_service *s;
+        struct hull_agent_wait w;
+        char *cid;
+};
+
+static void wait_done(struct hull_agent_wait *w, int code, void *userdata)
+{
+        struct pending_wait *p = userdata;
+        Grpc__WaitProcessResponse resp = GRPC__WAIT_PROCESS_RESPONSE__INIT;
+        resp.status = code;
+        hull_ttrpc_request_reply(p->req, &resp.base);
+        gc(p->s, p->cid);
+        free(p->cid);
+        free(p);
+}
+
+static void wait_cancel(struct hull_ttrpc_request *req, void *userdata)
+{
+        struct pending_wait *p = userdata;
+
+        hull_agent_process_wait_cancel(&p->w);
+        hull_ttrpc_request_reply_status(req, HULL_GRPC_CANCELLED, "cancelled");
+        free(p->cid);
+        free(p);
+}
+
+static void wait_process(struct hull_ttrpc_request *req, void *userdata)
+{
+        struct hull_agent_service *s = userdata;
+        const Grpc__WaitProcessRequest *m = (const void *)hull_ttrpc_request_message(req);
+        _cleanup_error_ struct hull_error *e = NULL;
+        struct hull_agent_process *proc;
+        struct pending_wait *p;
+        int code;
+
+        if (lookup_process(s, m->container_id, m->exec_id, &proc, &e) < 0) {
+                hull_ttrpc_request_reply_error(req, e);
+                return;
+        }
+        hull_agent_process_mark_waited(proc);
+        if (hull_agent_process_has_exited(proc, &code)) {
+                Grpc__WaitProcessResponse resp = GRPC__WAIT_PROCESS_RESPONSE__INIT;
+                resp.status = code;
+                hull_ttrpc_request_reply(req, &resp.base);
+                gc(s, m->container_id);
+                return;
+        }
+        p = calloc(1, sizeof(*p));
+        if (!p || !(p->cid = strdup(m->container_id))) {
+                free(p);
+                hull_ttrpc_request_reply_errno(req, ENOMEM, "out of memory");
+                return;
+        }
+        p->req = req;
+        p->s = s;
+        p->w = (struct hull_agent_wait){ .cb = wait_done, .userdata = p };
+        hull_ttrpc_request_on_cancel(req, wait_cancel, p);
+        hull_agent_process_wait(proc, &p->w);
+}
+
+static void write_stdin(struct hull_ttrpc_request *req, void *userdata)
+{
+        struct hull_agent_service *s = userdata;
+        const Grpc__WriteStreamRequest *m = (const void *)hull_ttrpc_request_message(req);
+        Grpc__WriteStreamResponse resp = GRPC__WRITE_STREAM_RESPONSE__INIT;
+        _cleanup_error_ struct hull_error *e = NULL;
+        struct hull_agent_process *proc;
+        size_t written = 0;
+
+        if (lookup_process(s, m->container_id, m->exec_id, &proc, &e) < 0 ||
+            hull_agent_process_write(proc, m->data.data, m->data.len, &written, &e) < 0) {
+                hull_ttrpc_request_reply_error(req, e);
+                return;
+        }
+        resp.len = (uint32_t)written;
+        hull_ttrpc_request_reply(req, &resp.base);
+}
+
+static void close_stdin(struct hull_ttrpc_request *req, void *userdata)
+{
+        struct hull_agent_service *s = userdata;
+        const Grpc__CloseStdinRequest *m = (const void *)hull_ttrpc_request_message(req);
+        _cleanup_error_ struct hull_error *e = NULL;
+        struct hull_agent_process *proc;
+
+        if (lookup_process(s, m->container_id, m->exec_id, &proc, &e) < 0 ||
+            hull_agent_process_close_stdin(proc, &e) < 0) {
+                hull_ttrpc_request_reply_error(req, e);
+                return;
+        }
+        hull_ttrpc_request_reply(req, &empty.base);
+}
+
+static void tty_win_resize(struct hull_ttrpc_request *req, void *userdata)
+{
+        struct hull_agent_service *s = userdata;
+        const Grpc__TtyWinResizeRequest *m = (const void *)hull_ttrpc_request_message(req);
+        _cleanup_error_ struct hull_error *e = NULL;
+        struct hull_agent_process *proc;
+
+        if (lookup_process(s, m->container_id, m->exec_id, &proc, &e) < 0 ||
+            hull_agent_process_resize(proc, m->row, m->column, &e) < 0) {
+                hull_ttrpc_request_reply_error(req, e);
+                return;
+        }
+        hull_ttrpc_request_reply(req, &empty.base);
+}
+
+struct pending_read {
+        struct hull_ttrpc_request *req;
+        struct hull_agent_service *s;
+        struct hull_agent_read rd;
+        char *cid;
+};
+
+static void read_done(struct hull_agent_read *rd, const void *data, size_t len, void *userdata)
+{
+        struct pending_read *p = userdata;
+        Grpc__ReadStreamResponse resp = GRPC__READ_STREAM_RESPONSE__INIT;
+
+        resp.data.data = (uint8_t *)data;
+        resp.data.len = len;
+        hull_ttrpc_request_reply(p->req, &resp.base);
+        if (len == 0)
+                gc(p->s, p->cid);
+        free(p->cid);
+        free(p);
+}
+
+static void read_cancel(struct hull_ttrpc_request *req, void *userdata)
+{
+        struct pending_read *p = userdata;
+
+        hull_agent_process_read_cancel(&p->rd);
+        hull_ttrpc_request_reply_status(req, HULL_GRPC_CANCELLED, "cancelled");
+        free(p->cid);
+        free(p);
+}
+
+static void read_stream(struct hull_ttrpc_request *req, void *userdata, enum hull_agent_stream which)
+{
+        struct hull_agent_service *s = userdata;
+        const Grpc__ReadStreamRequest *m = (const void *)hull_ttrpc_request_message(req);
+        _cleanup_error_ struct hull_error *e = NULL;
+        struct hull_agent_process *proc;
+        struct pending_read *p;
+
+        if (lookup_process(s, m->container_id, m->exec_id, &proc, &e) < 0) {
+                hull_ttrpc_request_reply_error(req, e);
+                return;
+        }
+        p = calloc(1, sizeof(*p));
+        if (!p || !(p->cid = strdup(m->container_id))) {
+                free(p);
+                hull_ttrpc_request_reply_errno(req, ENOMEM, "out of memory");
+                return;
+        }
+        p->req = req;
+        p->s = s;
+        p->rd = (struct hull_agent_read){ .cb = read_done, .userdata = p, .max = m->len };
+        hull_ttrpc_request_on_cancel(req, read_cancel, p);
+        hull_agent_process_read(proc, which, &p->rd);
+}
+
+static void read_stdout(struct hull_ttrpc_request *req, void *userdata)
+{
+        read_stream(req, userdata, HULL_AGENT_STDOUT);
+}
+
+static void read_stderr(struct hull_ttrpc_request *req, void *userdata)
+{
+        read_stream(req, userdata, HULL_AGENT_STDERR);
+}
+
+static void pause_or_resume(struct hull_ttrpc_request *req, void *userdata, bool pause)
+{
+        struct hull_agent_service *s = userdata;
+        /* PauseContainerRequest and ResumeContainerRequest have the same single field. */
+        const Grpc__PauseContainerRequest *m = (const void *)hull_ttrpc_request_message(req);
+        _cleanup_error_ struct hull_error *e = NULL;
+        struct ctr *x;
+
+        if (lookup(s, m->container_id, &x, &e) < 0 || hull_agent_container_pause(x->c, pause, &e) < 0) {
+                hull_ttrpc_request_reply_error(req, e);
+                return;
+        }
+        hull_ttrpc_request_reply(req, &empty.base);
+}
+
+static void pause_container(struct hull_ttrpc_request *req, void *userdata)
+{
+        pause_or_resume(req, userdata, true);
+}
+
+static void resume_container(struct hull_ttrpc_request *req, void *userdata)
+{
+        pause_or_resume(req, userdata, false);
+}
+
+static void stats_container(struct hull_ttrpc_request *req, void *userdata)
+{
+        struct hull_agent_service *s = userdata;
+        const Grpc__StatsContainerRequest *m = (const void *)hull_ttrpc_request_message(req);
+        _cleanup_error_ struct hull_error *e = NULL;
+        Grpc__StatsContainerResponse resp = GRPC__STATS_CONTAINER_RESPONSE__INIT;
+        Grpc__CgroupStats cg = GRPC__CGROUP_STATS__INIT;
+        Grpc__CpuStats cpu = GRPC__CPU_STATS__INIT;
+        Grpc__CpuUsage usage = GRPC__CPU_USAGE__INIT;
+        Grpc__MemoryStats mem = GRPC__MEMORY_STATS__INIT;
+        Grpc__MemoryData mdata = GRPC__MEMORY_DATA__INIT;
+        Grpc__PidsStats pids = GRPC__PIDS_STATS__INIT;
+        struct hull_agent_cgroup_stats st;
+        struct ctr *x;
+
+        if (lookup(s, m->container_id, &x, &e) < 0) {
+                hull_ttrpc_request_reply_error(req, e);
+                return;
+        }
+        if (!hull_agent_container_cgroup(x->c)) {
+                hull_ttrpc_request_reply_status(req, HULL_GRPC_UNIMPLEMENTED, "container %s has no cgroup",
+                                                m->container_id);
+                return;
+        }
+        if (hull_agent_cgroup_stats(hull_agent_container_cgroup(x->c), &st, &e) < 0) {
+                hull_ttrpc_request_reply_error(req, e);
+                return;
+        }
+        usage.total_usage = st.cpu_usage_usec * 1000;
+        usage.usage_in_usermode = st.cpu_user_usec * 1000;
+        usage.usage_in_kernelmode = st.cpu_system_usec * 1000;
+        cpu.cpu_usage = &usage;
+        mdata.usage = st.memory_current;
+        mdata.max_usage = st.memory_peak;
+        mdata.limit = st.memory_max;
+        mdata.failcnt = st.oom_kills;
+        mem.usage = &mdata;
+        mem.use_hierarchy = true;
+        pids.current = st.pids_current;
+        pids.limit = st.pids_max;
+        cg.cpu_stats = &cpu;
+        cg.memory_stats = &mem;
+        cg.pids_stats = &pids;
+        resp.cgroup_stats = &cg;
+        hull_ttrpc_request_reply(req, &resp.base);
+}
+
+static void get_guest_details(struct hull_ttrpc_request *req, void *userdata)
+{
+        struct hull_agent_service *s = userdata;
+        Grpc__GuestDetailsResponse resp = GRPC__GUEST_DETAILS_RESPONSE__INIT;
+        Grpc__AgentDetails details = GRPC__AGENT_DETAILS__INIT;
+        static char *storage_handlers[] = { "virtio-fs", "blk", "local", "ephemeral", "bind" };
+        _cleanup_free_ char *block = NULL;
+
+        if (hull_read_file("/sys/devices/system/memory/block_size_bytes", 64, &block, NULL, NULL) == 0)
+                resp.mem_block_size_bytes = strtoull(block, NULL, 16);
+        details.version = (char *)HULL_AGENT_VERSION;
+        details.init_daemon = s->cfg.init_daemon;
+        details.storage_handlers = storage_handlers;
+        details.n_storage_handlers = ARRAY_SIZE(storage_handlers);
+        details.supports_seccomp = true;
+        resp.agent_details = &details;
+        hull_ttrpc_request_reply(req, &resp.base);
+}
+
+static void copy_file(struct hull_ttrpc_request *req, void *userdata)
+{
+        const Grpc__CopyFileRequest *m = (const void *)hull_ttrpc_request_message(req);
+        _cleanup_error_ struct hull_error *e = NULL;
+        _cleanup_free_ char *dir = NULL;
+        _cleanup_close_ int fd = -1;
+        char *slash;
+
+        if (!m->path || m->path[0] != '/' || strstr(m->path, "/../") || strlen(m->path) > 4096) {
+                hull_ttrpc_request_reply_status(req, HULL_GRPC_INVALID_ARGUMENT, "CopyFile: bad path");
+                return;
+        }
+        if (m->file_size < 0 || m->file_size > HULL_AGENT_COPY_FILE_MAX || m->offset < 0 || m->offset > m->file_size ||
+            (int64_t)m->data.len > m->file_size - m->offset) {
+                hull_ttrpc_request_reply_status(req, HULL_GRPC_INVALID_ARGUMENT,
+                                                "CopyFile %s: size %lld, offset %lld, %zu bytes: over the limit "
+                                                "(%lld) or past the end",
+                                                m->path, (long long)m->file_size, (long long)m->offset, m->data.len,
+                                                (long long)HULL_AGENT_COPY_FILE_MAX);
+                return;
+        }
+        dir = strdup(m->path);
+        if (!dir) {
+                hull_ttrpc_request_reply_errno(req, ENOMEM, "out of memory");
+                return;
+        }
+        slash = strrchr(dir, '/');
+        *slash = '\0';
+        if (*dir && hull_mkdir_p(dir, m->dir_mode ? m->dir_mode & 07777 : 0755, &e) < 0) {
+                hull_ttrpc_request_reply_error(req, e);
+                return;
+        }
+        fd = open(m->path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (m->offset == 0 ? O_TRUNC : 0),
+                  m->file_mode ? m->file_mode & 07777 : 0644);
+        if (fd < 0 || (m->data.len && pwrite(fd, m->data.data, m->data.len, m->offset) != (ssize_t)m->data.len)) {
+                hull_ttrpc_request_reply_errno(req, errno, "CopyFile %s", m->path);
+                return;
+        }
+        (void)fchmod(fd, m->file_mode ? m->file_mode & 07777 : 0644);
+        (void)fchown(fd, m->uid, m->gid);
+        hull_ttrpc_request_reply(req, &empty.base);
+}
+
+static void health_check(struct hull_ttrpc_request *req, void *userdata)
+{
+        Grpc__HealthCheckResponse resp = GRPC__HEALTH_CHECK_RESPONSE__INIT;
+
+        resp.status = GRPC__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+        hull_ttrpc_request_reply(req, &resp.base);
+}
+
+static void health_version(struct hull_ttrpc_request *req, void *userdata)
+{
+        Grpc__VersionCheckResponse resp = GRPC__VERSION_CHECK_RESPONSE__INIT;
+
+        resp.agent_version = (char *)HULL_AGENT_VERSION;
+        resp.grpc_version = (char *)"ttrpc";
+        hull_ttrpc_request_reply(req, &resp.base);
+}
+
+static const struct {
+        const char *method;
+        hull_ttrpc_handler handler;
+} agent_methods[] = {
+        { "CreateSandbox", create_sandbox },
+        { "DestroySandbox", destroy_sandbox },
+        { "CreateContainer", create_container },
+        { "StartContainer", start_container },
+        { "RemoveContainer", remove_container },
+        { "ExecProcess", exec_process },
+        { "SignalProcess", signal_process },
+        { "WaitProcess", wait_process },
+        { "WriteStdin", write_stdin },
+        { "CloseStdin", close_stdin },
+        { "ReadStdout", read_stdout },
+        { "ReadStderr", read_stderr },
+        { "TtyWinResize", tty_win_resize },
+        { "PauseContainer", pause_container },
+        { "ResumeContainer", resume_container },
+        { "StatsContainer", stats_container },
+        { "GetGuestDetails", get_guest_details },
+        { "CopyFile", copy_file },
+        { "GetOOMEvent", get_oom_event },
+};
+
+int hull_agent_service_new(const struct hull_agent_service_config *cfg, struct hull_ttrpc_server *server,
+                           struct hull_agent_service **ret, struct hull_error **err)
+{
+        struct hull_agent_service *s = calloc(1, sizeof(*s));
+        int r;
+
+        if (!s)
+                return hull_error_oom(err);
+        s->cfg = *cfg;
+        s->server = server;
+        s->inotify_fd = -1;
+        s->env = (struct hull_agent_container_env){ .loop = cfg->loop,
+                                                    .reaper = cfg->reaper,
+                                                    .cgroup_root = cfg->cgroup_root };
+        r = hull_agent_storages_new(&s->storages, err);
+        if (r < 0)
+                goto fail;
+        r = hull_loop_add_timer(cfg->loop, 0, on_gc, s, &s->gc_timer, err);
+        if (r < 0)
+                goto fail;
+        if (cfg->cgroup_root) {
+                s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+                if (s->inotify_fd < 0) {
+                        r = hull_error_errno(err, errno, "inotify");
+                        goto fail;
+                }
+                r = hull_loop_add_fd(cfg->loop, s->inotify_fd, EPOLLIN, on_inotify, s, &s->inotify_src, err);
+                if (r < 0)
+                        goto fail;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(agent_methods); i++) {
+                r = hull_ttrpc_server_register_pb(server, &grpc__agent_service__descriptor, agent_methods[i].method,
+                                                  agent_methods[i].handler, s, err);
+                if (r < 0)
+                        goto fail;
+        }
+        r = hull_ttrpc_server_register_pb(server, &grpc__health__descriptor, "Check", health_check, s, err);
+        if (r >= 0)
+                r = hull_ttrpc_server_register_pb(server, &grpc__health__descriptor, "Version", health_version, s, err);
+        if (r < 0)
+                goto fail;
+        *ret = s;
+        return 0;
+fail:
+        hull_agent_service_free(s);
+        return r;
+}
+
+struct hull_agent_service *hull_agent_service_free(struct hull_agent_service *s)
+{
+        if (!s)
+                return NULL;
+        while (s->n_ctrs > 0)
+                remove_ctr(s, &s->ctrs[s->n_ctrs - 1]);
+        free(s->ctrs);
+        hull_agent_storages_free(s->storages);
+        hull_loop_source_remove(s->inotify_src);
+        hull_loop_source_remove(s->gc_timer);
+        hull_closep(&s->inotify_fd);
+        while (s->oom_waiters) {
+                struct pending_oom *p = s->oom_waiters;
+                s->oom_waiters = p->next;
+                hull_ttrpc_request_reply_status(p->req, HULL_GRPC_UNAVAILABLE, "agent stopping");
+                free(p);
+        }
+        for (size_t i = 0; i < s->n_oom; i++)
+                free(s->oom_queue[i]);
+        free(s->sandbox_id);
+        free(s);
+        return NULL;
+}
