@@ -41,8 +41,8 @@ aarch64 | arm64) arch=aarch64; karch=arm64; image=arch/arm64/boot/Image ;;
 *) die "unsupported architecture $arch" ;;
 esac
 fragdir=$here/configs/$arch
-fragments=$(find "$fragdir" -maxdepth 1 -name '*.conf' 2>/dev/null | LC_ALL=C sort)
-[ -n "$fragments" ] || die "no kernel config fragments for $arch in $fragdir"
+mapfile -t fragments < <(find "$fragdir" -maxdepth 1 -name '*.conf' 2>/dev/null | LC_ALL=C sort)
+[ "${#fragments[@]}" -gt 0 ] || die "no kernel config fragments for $arch in $fragdir"
 
 # ---- packages ----------------------------------------------------------------------------------
 missing=""
@@ -67,7 +67,7 @@ version=$(dpkg-query -W -f='${Version}' "$SOURCE_PKG")
 # ---- cache key: source version + arch + fragments + this recipe --------------------------------
 hash=$({
         echo "recipe $RECIPE arch $arch"
-        for f in $fragments; do
+        for f in "${fragments[@]}"; do
                 echo "== $(basename "$f")"
                 cat "$f"
         done
@@ -123,13 +123,12 @@ mkdir -p "$obj"
 kmake() { make -C "$src" O="$obj" ARCH="$karch" "$@"; }
 
 # ---- configuration: tinyconfig, then the fragments on top --------------------------------------
-log "configuring: tinyconfig + $(echo "$fragments" | wc -l) fragments from $fragdir"
+log "configuring: tinyconfig + ${#fragments[@]} fragments from $fragdir"
 kmake -s tinyconfig >"$cache/config.log" 2>&1 || { tail -n 20 "$cache/config.log"; die "make tinyconfig failed"; }
 cp "$obj/.config" "$obj/tinyconfig.config"
 # -n: allnoconfig with tinyconfig + fragments as the base, so an option no fragment names and no
 # named option selects stays off; the kernel is what the fragments say and nothing more.
-# shellcheck disable=SC2086
-(cd "$src" && ARCH="$karch" scripts/kconfig/merge_config.sh -n -O "$obj" "$obj/tinyconfig.config" $fragments) \
+(cd "$src" && ARCH="$karch" scripts/kconfig/merge_config.sh -n -O "$obj" "$obj/tinyconfig.config" "${fragments[@]}") \
         >>"$cache/config.log" 2>&1 || { tail -n 20 "$cache/config.log"; die "merge_config.sh failed"; }
 
 # Every option a fragment asks for must be in the result; Kconfig silently drops an option whose
@@ -150,7 +149,7 @@ dropped=$(awk '
                                 printf "  %s=%s (%s) is %s in the result\n", k, want[k], f, got == "n" ? "not set" : got
                         }
                 }
-        }' cfg="$obj/.config" "$obj/.config" $fragments | LC_ALL=C sort)
+        }' cfg="$obj/.config" "$obj/.config" "${fragments[@]}" | LC_ALL=C sort)
 if [ -n "$dropped" ]; then
         printf '%s\n' "$dropped" >&2
         die "the kernel configuration lost options the fragments ask for (a dependency is missing; add it to a fragment)"
