@@ -19,6 +19,7 @@ struct stream {
         struct hull_loop_source *src;
         struct hull_buf buf;
         bool eof;
+        bool eof_delivered; /* a reader was told: the host knows the stream is over */
         struct hull_agent_read *reads;
 };
 
@@ -106,6 +107,7 @@ int hull_agent_process_new(struct hull_loop *loop, const char *exec_id, bool tty
                 }
                 /* A tty merges stderr into stdout: stderr is at EOF from the start. */
                 p->out[HULL_AGENT_STDERR].eof = true;
+                p->out[HULL_AGENT_STDERR].eof_delivered = true;
         } else {
                 int in[2], out[2], errp[2];
                 if ((r = make_pipe(in, err)) < 0)
@@ -209,6 +211,7 @@ static void stream_serve(struct hull_agent_process *p, struct stream *s)
                         hull_buf_consume(&s->buf, n);
                         rd->cb(rd, chunk, n, rd->userdata);
                 } else {
+                        s->eof_delivered = true;
                         rd->cb(rd, NULL, 0, rd->userdata);
                 }
         }
@@ -410,7 +413,7 @@ void hull_agent_process_mark_waited(struct hull_agent_process *p)
 bool hull_agent_process_finished(const struct hull_agent_process *p)
 {
         for (int i = 0; i < 2; i++)
-                if (!p->out[i].eof || p->out[i].buf.len > 0 || p->out[i].reads)
+                if (!p->out[i].eof_delivered || p->out[i].buf.len > 0 || p->out[i].reads)
                         return false;
         return p->exited && p->waited && !p->waits;
 }

@@ -81,5 +81,5 @@ void hull_agent_process_wait_cancel(struct hull_agent_wait *w);
 
 /* WaitProcess has reported its status to the host. */
 void hull_agent_process_mark_waited(struct hull_agent_process *p);
-/* Exited, waited for, and every byte of its output read: nothing left that the host can ask for. */
+/* Exited, waited for, and both streams read to their EOF: nothing left that the host can ask for. */
 bool hull_agent_process_finished(const struct hull_agent_process *p);

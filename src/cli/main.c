@@ -1,6 +1,7 @@
 /* hull: the OCI runtime command line. Parses runc-style global options, sets up logging and runs
  * one command from the table in cli.h; the only place that prints an error and picks the exit. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +29,15 @@ enum {
         OPT_SYSTEMD_CGROUP,
 };
 
+/* Command names are C identifiers in the table; on the command line '_' is written '-' ("agent-ctl"). */
+static bool command_matches(const char *arg, const char *name)
+{
+        for (; *arg && *name; arg++, name++)
+                if (*arg != *name && !(*arg == '-' && *name == '_'))
+                        return false;
+        return *arg == *name;
+}
+
 static void usage(FILE *out)
 {
         fprintf(out,
@@ -46,8 +56,14 @@ static void usage(FILE *out)
                 "  -h, --help            print this help\n"
                 "\n"
                 "commands:\n");
-        for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-                fprintf(out, "  %-20s  %s\n", commands[i].name, commands[i].summary);
+        for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+                char name[32];
+                snprintf(name, sizeof(name), "%s", commands[i].name);
+                for (char *c = name; *c; c++)
+                        if (*c == '_')
+                                *c = '-';
+                fprintf(out, "  %-20s  %s\n", name, commands[i].summary);
+        }
 }
 
 static void print_version(void)
@@ -134,7 +150,7 @@ static int run(int argc, char **argv, struct hull_cli_ctx *ctx, struct hull_erro
                 return hull_error_set(err, EINVAL, "no command given");
         }
         for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
-                if (!streq(argv[cmd], commands[i].name))
+                if (!command_matches(argv[cmd], commands[i].name))
                         continue;
                 log_debug("command %s", commands[i].name);
                 /* The command parses its own options, with argv[0] its name; 0 resets getopt. */
