@@ -70,8 +70,10 @@ int hull_qemu_build_cmdline(const struct hull_hv_desc *desc, const struct hull_q
         r |= hull_buf_puts(&b, " i8042.noaux=1 i8042.nomux=1 i8042.nopnp=1 i8042.dumbkbd=1");
         if (plan->machine == HULL_QEMU_MICROVM)
                 r |= hull_buf_puts(&b, " pci=off"); /* microvm has no PCI: skip probing for it */
-        if (plan->kvm)
-                r |= hull_buf_puts(&b, " tsc=reliable no_timer_check");
+        /* microvm has no HPET or ACPI PM timer to calibrate the TSC against; under TCG on a busy host the PIT
+         * calibration fails, the kernel marks the TSC unstable and hangs in early boot. QEMU's TSC is the host's
+         * (TCG) or KVM's invariant one: trusting it is right for both, as Kata does. */
+        r |= hull_buf_puts(&b, " tsc=reliable no_timer_check");
         if (!desc->debug)
                 r |= hull_buf_puts(&b, " quiet");
         if (desc->kernel_params && *desc->kernel_params) {

@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -86,8 +87,15 @@ def kernel(guest_dir):
 
 
 @pytest.fixture(scope="session")
-def tiny_initrd(tmp_path_factory):
-    d = tmp_path_factory.mktemp("initrd")
+def tiny_initrd():
+    d = pathlib.Path(tempfile.mkdtemp(prefix="hull-hv-initrd-"))
+    try:
+        yield make_tiny_initrd(d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def make_tiny_initrd(d):
     src = d / "init.c"
     src.write_text(INIT_C)
     init = d / "init"
@@ -116,7 +124,7 @@ def processes_mentioning(text):
                 comm = f.read().strip()
         except OSError:
             continue
-        if text in cmdline and comm != "hv-boot" and int(entry) != os.getpid():
+        if text in cmdline and not comm.startswith("hv-boot") and int(entry) != os.getpid():
             found.append(int(entry))
     return found
 
@@ -180,7 +188,7 @@ class HvBoot:
             line = self._readline(deadline)
             if line is None:
                 raise AssertionError(f"no line starting with {prefix!r} within {timeout}s; got {self.lines} "
-                                     f"stderr: {self.stderr_text()}")
+                                     f"stderr: {self.stderr_text()} console: {self.console()[-1500:]}")
             if line.startswith(prefix):
                 return line
 
@@ -244,12 +252,21 @@ def assert_nothing_left(hv):
 
 
 @pytest.fixture
-def vm(hv_boot, kernel, tiny_initrd, tmp_path):
+def workdir():
+    """A private directory for VM state: short (unix socket paths are limited) and outside pytest's shared base
+    directory, which a concurrent pytest run may prune."""
+    d = pathlib.Path(tempfile.mkdtemp(prefix="hull-hv-"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def vm(hv_boot, kernel, tiny_initrd, workdir):
     made = []
 
     def make(**kw):
         kw.setdefault("initrd", tiny_initrd)
-        hv = HvBoot(hv_boot, tmp_path / f"vm{len(made)}", kernel, **kw)
+        hv = HvBoot(hv_boot, workdir / f"vm{len(made)}", kernel, **kw)
         made.append(hv)
         hv.expect("created")
         return hv
@@ -346,9 +363,9 @@ def test_sigkill_of_qemu_is_reported_at_once(vm):
     assert_nothing_left(hv)  # virtiofsd went with it
 
 
-def test_wrong_kernel_path_gives_qemus_error(hv_boot, tiny_initrd, tmp_path):
+def test_wrong_kernel_path_gives_qemus_error(hv_boot, tiny_initrd, workdir):
     need_virtiofsd()
-    hv = HvBoot(hv_boot, tmp_path / "badkernel", "/nonexistent/vmlinuz", initrd=tiny_initrd)
+    hv = HvBoot(hv_boot, workdir / "badkernel", "/nonexistent/vmlinuz", initrd=tiny_initrd)
     try:
         hv.expect("created")
         line = hv.command("start", "error start")
@@ -360,8 +377,8 @@ def test_wrong_kernel_path_gives_qemus_error(hv_boot, tiny_initrd, tmp_path):
         hv.quit()
 
 
-def test_missing_qemu_binary_is_an_error_at_create(hv_boot, kernel, tmp_path):
-    hv = HvBoot(hv_boot, tmp_path / "nobin", kernel, shared=False, extra=["--binary", "/nonexistent/qemu"])
+def test_missing_qemu_binary_is_an_error_at_create(hv_boot, kernel, workdir):
+    hv = HvBoot(hv_boot, workdir / "nobin", kernel, shared=False, extra=["--binary", "/nonexistent/qemu"])
     line = hv.expect("error create")
     assert "/nonexistent/qemu" in line, line
     assert hv.quit() == 1
@@ -413,12 +430,12 @@ def test_two_vms_at_once(vm):
     assert_nothing_left(b)
 
 
-def test_hull_initrd_agent_answers_on_the_serial_channel(hv_boot, kernel, guest_dir, tmp_path):
+def test_hull_initrd_agent_answers_on_the_serial_channel(hv_boot, kernel, guest_dir, workdir):
     """With the real guest image: the agent comes up on virtio-serial and sees the host connect."""
     initrd = guest_dir / "hull-initrd.img"
     if not initrd.is_file():
         pytest.skip(f"no {initrd}")
-    hv = HvBoot(hv_boot, tmp_path / "agent", kernel, initrd=str(initrd), append="", shared=False,
+    hv = HvBoot(hv_boot, workdir / "agent", kernel, initrd=str(initrd), append="", shared=False,
                 extra=["--memory", "512"])
     try:
         hv.expect("created")
