@@ -26,6 +26,24 @@ _Noreturn void hull_agent_child_fail(int report_fd, const struct hull_error *e, 
         _exit(code);
 }
 
+void hull_agent_child_close_fds(const int *keep, size_t n_keep)
+{
+        unsigned int from = 3;
+
+        /* keep is tiny; walk the gaps between the kept fds in ascending order. */
+        for (;;) {
+                unsigned int next = ~0U;
+                for (size_t i = 0; i < n_keep; i++)
+                        if (keep[i] >= (int)from && (unsigned int)keep[i] < next)
+                                next = (unsigned int)keep[i];
+                if (next > from)
+                        (void)close_range(from, next == ~0U ? ~0U : next - 1, 0);
+                if (next == ~0U)
+                        return;
+                from = next + 1;
+        }
+}
+
 static const char *env_path(const Grpc__Process *p)
 {
         for (size_t i = 0; i < p->n_env; i++)

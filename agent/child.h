@@ -20,5 +20,9 @@ int hull_agent_child_prepare(const Grpc__Process *p, const struct hull_agent_std
 /* no_new_privs + seccomp when the spec asks for no_new_privs, then execve(path). Returns only on failure. */
 int hull_agent_child_exec(const Grpc__Process *p, const char *path, scmp_filter_ctx seccomp, struct hull_error **err);
 
+/* Close every fd from 3 up except those in keep: a child must not hold the agent's channel (a virtio-serial port
+ * opens once at a time) or other containers' pipes while it waits for its exec. */
+void hull_agent_child_close_fds(const int *keep, size_t n_keep);
+
 /* Write "message" to fd and _exit(code): how a child reports a failed step. */
 _Noreturn void hull_agent_child_fail(int report_fd, const struct hull_error *e, int code);

@@ -200,8 +200,10 @@ _Noreturn static void init_child(struct init_args *a)
         struct hull_error *e = NULL;
         _cleanup_free_ char *exe = NULL;
         char go;
+        const int keep[] = { a->stdio.in, a->stdio.out, a->stdio.err, a->report_fd, a->start_fd };
 
         hull_agent_signals_reset();
+        hull_agent_child_close_fds(keep, ARRAY_SIZE(keep));
         if (join_namespaces(spec, &e) < 0)
                 goto fail;
         if (a->new_uts && spec->hostname && *spec->hostname &&
@@ -385,8 +387,10 @@ _Noreturn static void exec_child(struct exec_args *a)
                       { "mnt", CLONE_NEWNS } };
         struct hull_error *e = NULL;
         _cleanup_free_ char *exe = NULL;
+        const int keep[] = { a->stdio.in, a->stdio.out, a->stdio.err, a->report_fd };
 
         hull_agent_signals_reset();
+        hull_agent_child_close_fds(keep, ARRAY_SIZE(keep));
         for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
                 char path[64], own[64];
                 struct stat a1, b1;

@@ -1,6 +1,7 @@
 /* The agent's link to the host: listener accept loop, or virtio-serial port discovery, open and reconnection. */
 #include "link.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -82,16 +83,25 @@ static int unix_listen(const char *path, struct hull_error **err)
         return TAKE_FD(fd);
 }
 
-/* Serial: hand the open port to the server once the host is there. */
+/* Serial: hand the server a duplicate of the port once the host is there. The port itself stays open for good:
+ * virtio_console drops whatever the host sends while the guest has the port closed, so a host that reconnects at
+ * once would lose its first request if the agent closed and reopened the port between connections. */
 static void serial_check_host(struct hull_agent_link *l)
 {
+        int fd;
+
         if (l->port_fd < 0 || l->conn_active)
                 return;
         if (!hull_agent_serial_host_connected(l->port_fd))
                 return;
+        fd = fcntl(l->port_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0) {
+                log_warn("channel %s: dup: %s", l->describe, strerror(errno));
+                return;
+        }
         log_debug("channel %s: host connected", l->describe);
         l->conn_active = true;
-        hand_out(l, TAKE_FD(l->port_fd));
+        hand_out(l, fd);
 }
 
 static int serial_open(struct hull_agent_link *l, struct hull_error **err)
@@ -246,14 +256,12 @@ struct hull_agent_link *hull_agent_link_free(struct hull_agent_link *l)
 
 void hull_agent_link_conn_closed(struct hull_agent_link *l)
 {
-        _cleanup_error_ struct hull_error *e = NULL;
-
         if (l->addr.kind != HULL_AGENT_CHANNEL_SERIAL || !l->conn_active)
                 return;
-        log_debug("channel %s: host disconnected; reopening", l->describe);
+        log_debug("channel %s: connection ended; waiting for the host", l->describe);
         l->conn_active = false;
-        if (serial_open(l, &e) < 0)
-                link_fail(l, e);
+        /* The host may already be back (its SIGIO came while the old connection was still being torn down). */
+        serial_check_host(l);
 }
 
 const char *hull_agent_link_describe(const struct hull_agent_link *l)

@@ -1,6 +1,6 @@
 /* Keeps hull-agent reachable from the host: accepts on a vsock or unix listener, or waits for the virtio-serial
- * port to appear and for the host to open it (and reopens it after each disconnection), and hands every
- * connected fd to the caller (the ttrpc server). */
+ * port to appear and for the host to open it (again after each disconnection), and hands every connected fd to
+ * the caller (the ttrpc server). */
 #pragma once
 
 #include <stdint.h>
@@ -22,7 +22,7 @@ int hull_agent_link_start(struct hull_loop *loop, const struct hull_agent_channe
                           struct hull_agent_link **ret, struct hull_error **err);
 struct hull_agent_link *hull_agent_link_free(struct hull_agent_link *l);
 
-/* The connection handed out last ended: a serial port is reopened and waits for the host again. */
+/* The connection handed out last ended: a serial port waits for the host to connect again. */
 void hull_agent_link_conn_closed(struct hull_agent_link *l);
 
 /* "serial:vport1p1", "vsock:1024", "unix:/path" once ready; "waiting" before. */

@@ -354,6 +354,8 @@ void hull_agent_process_read(struct hull_agent_process *p, enum hull_agent_strea
 
         if (rd->max == 0 || rd->max > HULL_AGENT_READ_MAX)
                 rd->max = HULL_AGENT_READ_MAX;
+        log_debug("process %s: read %d queued (buffered %zu, eof %d, fd %d)", p->exec_id, (int)s, st->buf.len, st->eof,
+                  st->fd);
         rd->owner = p;
         rd->stream = s;
         rd->next = NULL;

@@ -13,6 +13,7 @@ import time
 
 # TCG on a loaded 2-core machine: a healthy boot reaches the agent in 2-5 s.
 BOOT_TIMEOUT = 120
+VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
 
 
 def guest_assets(build_dir):
@@ -48,11 +49,16 @@ def qemu_binary():
 
 
 class GuestVM:
-    def __init__(self, kernel, initrd, workdir, append="", memory=256, extra_args=()):
+    def __init__(self, kernel, initrd, workdir, append="", memory=256, extra_args=(), shared_dir=None,
+                 fs_tag="hullfs"):
         self.workdir = str(workdir)
         self.channel_path = os.path.join(self.workdir, "agent.sock")
         self.lines = []
         self.cond = threading.Condition()
+        self.virtiofsd = None
+        fs_args = []
+        if shared_dir:
+            fs_args = self._start_virtiofsd(str(shared_dir), fs_tag, memory)
         cmd = [
             qemu_binary(),
             "-M", "microvm,rtc=on",
@@ -68,11 +74,30 @@ class GuestVM:
             "-device", "virtio-serial-device",
             "-chardev", "socket,id=agent,path=%s,server=on,wait=off" % self.channel_path,
             "-device", "virtserialport,chardev=agent,name=agent.channel.0",
-        ] + list(extra_args)
+        ] + fs_args + list(extra_args)
         self.started = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.reader = threading.Thread(target=self._read_console, daemon=True)
         self.reader.start()
+
+    def _start_virtiofsd(self, shared_dir, tag, memory):
+        """Debian's virtiofsd on a listening socket made here (--fd), so QEMU never races its creation; guest
+        memory must then be shared with it (a memfd backend)."""
+        path = os.path.join(self.workdir, "virtiofsd.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen(1)
+        self.virtiofsd = subprocess.Popen(
+            [VIRTIOFSD, "--fd=%d" % listener.fileno(), "-o", "source=" + shared_dir, "-o", "cache=none",
+             "-o", "sandbox=chroot", "-o", "log_level=warn"],
+            pass_fds=(listener.fileno(),), stdin=subprocess.DEVNULL)
+        listener.close()
+        return [
+            "-object", "memory-backend-memfd,id=mem,size=%dM,share=on" % memory,
+            "-machine", "memory-backend=mem",
+            "-chardev", "socket,id=vfs,path=%s" % path,
+            "-device", "vhost-user-fs-device,chardev=vfs,tag=%s" % tag,
+        ]
 
     def _read_console(self):
         for raw in self.proc.stdout:
@@ -115,12 +140,26 @@ class GuestVM:
         s.connect(self.channel_path)
         return s
 
+    def wait_exit(self, timeout):
+        """QEMU's exit status once the guest powered off (-no-reboot), or None if it still runs after timeout."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.kill()
         try:
             self.proc.wait(timeout=30)
         finally:
+            # Kept next to the test's other files, for reading after a failure.
+            with open(os.path.join(self.workdir, "console.log"), "w") as f:
+                f.write(self.console())
+            if self.virtiofsd:
+                if self.virtiofsd.poll() is None:
+                    self.virtiofsd.kill()
+                self.virtiofsd.wait(timeout=30)
             self.reader.join(timeout=5)
             if self.proc.stdout:
                 self.proc.stdout.close()
