@@ -28,7 +28,8 @@ struct hull_cli_ctx {
 #define HULL_CLI_COMMANDS(X)                                                           \
         X(check, hull_cli_check, "can this host run hull, and with which hypervisors") \
         X(env, hull_cli_env, "effective configuration and host facts, as TOML")        \
-        X(agent_ctl, hull_cli_agent_ctl, "one call to a guest agent, JSON in and out")
+        X(agent_ctl, hull_cli_agent_ctl, "one call to a guest agent, JSON in and out") \
+        X(image, hull_cli_image, "build the guest kernel and initramfs (image build)")
 
 #define HULL_CLI_DECLARE(name, fn, summary) \
         int fn(const struct hull_cli_ctx *ctx, int argc, char **argv, struct hull_error **err);

@@ -120,3 +120,16 @@ def test_agent_answers_health_check_and_serves_again_after_reconnect(vm):
         conn.close()
         # The agent sees the hang-up and reopens the port for the next host connection.
         start, _ = vm.wait_for(r"info: channel: host disconnected", timeout=60, start=start + 1)
+
+
+def test_hull_image_build_reproduces_the_build_trees_initrd(assets, hull_bin, tmp_path):
+    """`hull image build` runs the same builder as `make`: from the same agent and kernel, the same bytes."""
+    import subprocess
+
+    _, initrd = assets
+    proc = subprocess.run([hull_bin, "image", "build", "--output", str(tmp_path)], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, timeout=600)
+    assert proc.returncode == 0, proc.stdout.decode()
+    assert re.search(rb"hull-initrd.img: \d+ bytes", proc.stdout)
+    assert (tmp_path / "hull-initrd.img").read_bytes() == initrd.read_bytes()
+    assert (tmp_path / "vmlinuz").read_bytes() == (initrd.parent / "vmlinuz").read_bytes()
