@@ -28,7 +28,9 @@
 #define MAX_PROCESSES 1024
 
 struct hull_agent_container {
+        struct hull_agent_container_env env_copy;
         const struct hull_agent_container_env *env;
+        char *shared_pid_ns;
         char *id;
         Grpc__Spec *spec;
         char *cgroup;
@@ -118,8 +120,8 @@ static pid_t clone_into(uint64_t flags, int cgroup_fd)
 }
 
 /* Namespaces with a path are joined in the child with setns(); the pid one has to be joined before the clone. */
-static int namespace_plan(const Grpc__Spec *spec, uint64_t *ret_flags, const char **ret_pid_path,
-                          struct hull_error **err)
+static int namespace_plan(const Grpc__Spec *spec, const char *shared_pid_ns, uint64_t *ret_flags,
+                          const char **ret_pid_path, struct hull_error **err)
 {
         uint64_t flags = CLONE_NEWNS;
 
@@ -135,6 +137,10 @@ static int namespace_plan(const Grpc__Spec *spec, uint64_t *ret_flags, const cha
                         if (ns->path && *ns->path) {
                                 if (flag == CLONE_NEWPID)
                                         *ret_pid_path = ns->path;
+                                continue;
+                        }
+                        if (flag == CLONE_NEWPID && shared_pid_ns) {
+                                *ret_pid_path = shared_pid_ns;
                                 continue;
                         }
                         flags |= (uint64_t)flag;
@@ -249,13 +255,26 @@ int hull_agent_container_create(const struct hull_agent_container_env *env, cons
         r = hull_agent_spec_validate(spec, err);
         if (r < 0)
                 return r;
-        r = namespace_plan(spec, &flags, &pid_ns_path, err);
-        if (r < 0)
-                return r;
         c = calloc(1, sizeof(*c));
         if (!c)
                 return hull_error_oom(err);
-        c->env = env;
+        c->env_copy = *env;
+        c->env = &c->env_copy;
+        if (env->shared_pid_ns) {
+                c->shared_pid_ns = strdup(env->shared_pid_ns);
+                if (!c->shared_pid_ns) {
+                        free(c);
+                        return hull_error_oom(err);
+                }
+                c->env_copy.shared_pid_ns = c->shared_pid_ns;
+        }
+        env = c->env;
+        r = namespace_plan(spec, env->shared_pid_ns, &flags, &pid_ns_path, err);
+        if (r < 0) {
+                free(c->shared_pid_ns);
+                free(c);
+                return r;
+        }
         c->start_fd = c->report_fd = -1;
         c->id = strdup(id);
         c->spec = spec_copy(spec);
@@ -596,6 +615,7 @@ struct hull_agent_container *hull_agent_container_destroy(struct hull_agent_cont
         free(c->procs);
         free(c->cgroup);
         free(c->id);
+        free(c->shared_pid_ns);
         free(c);
         return NULL;
 }

@@ -19,6 +19,9 @@ struct hull_agent_container_env {
         struct hull_loop *loop;
         struct hull_agent_reaper *reaper;
         const char *cgroup_root; /* NULL: no cgroups (a host without cgroup v2, in tests) */
+        /* A container that asks for a new pid namespace joins this one instead (the sandbox's, a path such as
+         * /proc/<pause>/ns/pid); NULL: it gets its own. */
+        const char *shared_pid_ns;
 };
 
 enum hull_agent_container_status {
@@ -28,7 +31,7 @@ enum hull_agent_container_status {
         HULL_AGENT_CONTAINER_STOPPED,
 };
 
-/* The container exists when this returns: its init is set up and waits for start. spec is copied. */
+/* The container exists when this returns: its init is set up and waits for start. spec and env are copied. */
 int hull_agent_container_create(const struct hull_agent_container_env *env, const char *id, const Grpc__Spec *spec,
                                 struct hull_agent_container **ret, struct hull_error **err);
 int hull_agent_container_start(struct hull_agent_container *c, struct hull_error **err);

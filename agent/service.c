@@ -18,6 +18,8 @@
 #include "log.h"
 #include "loop.h"
 #include "modules.h"
+#include "pause.h"
+#include "reaper.h"
 #include "process.h"
 #include "server.h"
 #include "status.h"
@@ -43,6 +45,8 @@ struct hull_agent_service {
         size_t n_ctrs;
         char *sandbox_id;
         bool sandbox_created;
+        pid_t pause_pid; /* the sandbox's shared pid namespace, 0: none */
+        char pause_ns[64];
         int inotify_fd;
         struct hull_loop_source *inotify_src;
         struct hull_loop_source *gc_timer;
@@ -218,6 +222,24 @@ static int load_module(struct hull_agent_service *s, const Grpc__KernelModule *m
         return hull_agent_module_load(s->cfg.modules_dir, m->name, params, err) < 0 ? -EIO : 0;
 }
 
+static void on_pause_exit(pid_t pid, int status, void *userdata)
+{
+        struct hull_agent_service *s = userdata;
+
+        log_warn("sandbox: the pause process %d exited (%d); containers now get pid namespaces of their own", (int)pid,
+                 status);
+        s->pause_pid = 0;
+}
+
+static void stop_pause(struct hull_agent_service *s)
+{
+        if (!s->pause_pid)
+                return;
+        hull_agent_reaper_unwatch(s->cfg.reaper, s->pause_pid);
+        (void)kill(s->pause_pid, SIGKILL);
+        s->pause_pid = 0;
+}
+
 static void create_sandbox(struct hull_ttrpc_request *req, void *userdata)
 {
         struct hull_agent_service *s = userdata;
@@ -245,6 +267,18 @@ static void create_sandbox(struct hull_ttrpc_request *req, void *userdata)
                         hull_ttrpc_request_reply_error(req, e);
                         return;
                 }
+        if (m->sandbox_pidns && !s->pause_pid) {
+                pid_t pid = hull_agent_pause_start(&e);
+                if (pid < 0) {
+                        hull_error_prefix(&e, "CreateSandbox");
+                        hull_ttrpc_request_reply_error(req, e);
+                        return;
+                }
+                s->pause_pid = pid;
+                snprintf(s->pause_ns, sizeof(s->pause_ns), "/proc/%d/ns/pid", (int)pid);
+                if (hull_agent_reaper_watch(s->cfg.reaper, pid, on_pause_exit, s, &e) < 0)
+                        log_warn("sandbox: %s", hull_error_message(e));
+        }
         free(s->sandbox_id);
         s->sandbox_id = strdup(m->sandbox_id ? m->sandbox_id : "");
         s->sandbox_created = true;
@@ -258,6 +292,7 @@ static void destroy_sandbox(struct hull_ttrpc_request *req, void *userdata)
 
         while (s->n_ctrs > 0)
                 remove_ctr(s, &s->ctrs[s->n_ctrs - 1]);
+        stop_pause(s);
         s->storages = hull_agent_storages_free(s->storages);
         (void)hull_agent_storages_new(&s->storages, NULL);
         s->sandbox_created = false;
@@ -319,7 +354,11 @@ static void create_container(struct hull_ttrpc_request *req, void *userdata)
                 }
                 x.n_storages++;
         }
-        if (hull_agent_container_create(&s->env, m->container_id, m->oci, &x.c, &e) < 0)
+        struct hull_agent_container_env env = s->env;
+        /* As Kata: a container asking for the sandbox's pid namespace shares the pause process's. */
+        if (m->sandbox_pidns && s->pause_pid)
+                env.shared_pid_ns = s->pause_ns;
+        if (hull_agent_container_create(&env, m->container_id, m->oci, &x.c, &e) < 0)
                 goto fail;
         grown = reallocarray(s->ctrs, s->n_ctrs + 1, sizeof(*grown));
         if (!grown) {
@@ -816,6 +855,7 @@ struct hull_agent_service *hull_agent_service_free(struct hull_agent_service *s)
                 return NULL;
         while (s->n_ctrs > 0)
                 remove_ctr(s, &s->ctrs[s->n_ctrs - 1]);
+        stop_pause(s);
         free(s->ctrs);
         hull_agent_storages_free(s->storages);
         hull_loop_source_remove(s->inotify_src);

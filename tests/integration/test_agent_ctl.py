@@ -153,3 +153,22 @@ def test_no_zombie_after_50_execs(agent):
     assert [r.get("status", 0) for r in replies[1::4]] == [0] * 50
     assert zombies_of(agent.proc.pid) == 0
     agent.ok("RemoveContainer", {"container_id": "z"})
+
+
+def test_containers_share_the_sandbox_pid_namespace(agent):
+    # No hostname here: outside a VM the agent would rename the test host.
+    agent.ok("CreateSandbox", {"sandbox_id": "sb", "sandbox_pidns": True})
+    one = agentctl.spec(agent.rootfs, ["sleep", "1000"])
+    agent.ok("CreateContainer", {"container_id": "p1", "OCI": one, "sandbox_pidns": True})
+    agent.ok("StartContainer", {"container_id": "p1"})
+    two = agentctl.spec(agent.rootfs, ["sh", "-c", "cat /proc/1/comm; cat /proc/[0-9]*/comm | grep -c sleep"])
+    agent.ok("CreateContainer", {"container_id": "p2", "OCI": two, "sandbox_pidns": True})
+    agent.ok("StartContainer", {"container_id": "p2"})
+    # PID 1 is the sandbox's pause process, and the other container's sleep is visible.
+    assert agent.read_all("p2") == b"hull-pause\n1\n"
+    # Without sandbox_pidns a container is alone in its own namespace.
+    agent.ok("CreateContainer", {"container_id": "p3", "OCI": two})
+    agent.ok("StartContainer", {"container_id": "p3"})
+    assert agent.read_all("p3") == b"sh\n0\n"
+    for cid in ("p1", "p2", "p3"):
+        agent.ok("RemoveContainer", {"container_id": cid})
