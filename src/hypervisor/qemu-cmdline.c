@@ -70,10 +70,14 @@ int hull_qemu_build_cmdline(const struct hull_hv_desc *desc, const struct hull_q
         r |= hull_buf_puts(&b, " i8042.noaux=1 i8042.nomux=1 i8042.nopnp=1 i8042.dumbkbd=1");
         if (plan->machine == HULL_QEMU_MICROVM)
                 r |= hull_buf_puts(&b, " pci=off"); /* microvm has no PCI: skip probing for it */
-        /* microvm has no HPET or ACPI PM timer to calibrate the TSC against; under TCG on a busy host the PIT
-         * calibration fails, the kernel marks the TSC unstable and hangs in early boot. QEMU's TSC is the host's
-         * (TCG) or KVM's invariant one: trusting it is right for both, as Kata does. */
+        /* The TSC is QEMU's (the host's under TCG, KVM's invariant one): trust it, as Kata does, rather than have
+         * the kernel watch it against clocks microvm does not have. */
         r |= hull_buf_puts(&b, " tsc=reliable no_timer_check");
+        /* Under TCG the guest cannot measure the TSC rate either: calibration against the PIT fails on a busy host,
+         * the TSC is then marked unstable, and a microvm guest (no HPET, no PM timer) hangs in early boot. QEMU's
+         * TCG TSC runs at the host's rate, so tell the guest that rate. */
+        if (!plan->kvm && plan->tsc_khz && !(desc->kernel_params && strstr(desc->kernel_params, "tsc_early_khz=")))
+                r |= hull_buf_printf(&b, " tsc_early_khz=%u", plan->tsc_khz);
         if (!desc->debug)
                 r |= hull_buf_puts(&b, " quiet");
         if (desc->kernel_params && *desc->kernel_params) {

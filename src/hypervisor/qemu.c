@@ -21,6 +21,7 @@
 #include "loop.h"
 #include "qemu.h"
 #include "qmp.h"
+#include "tsc.h"
 #include "virtiofsd.h"
 #include "vsock-cid.h"
 
@@ -364,6 +365,7 @@ static int do_start(struct hull_hypervisor *hv, struct qemu *q, struct hull_erro
         plan.binary = q->binary;
         plan.machine = q->machine;
         plan.kvm = q->kvm;
+        plan.tsc_khz = q->kvm ? 0 : hull_hv_host_tsc_khz();
         plan.console_log = q->console_log;
 
         r = hull_qemu_build_argv(d, &plan, &argv, err);

@@ -22,6 +22,7 @@ struct hull_qemu_plan {
         const char *binary;
         enum hull_qemu_machine machine;
         bool kvm; /* else TCG */
+        unsigned tsc_khz; /* TCG: the host's TSC rate for tsc_early_khz=, 0: leave the guest to calibrate */
         int qmp_fd; /* listening socket for the QMP monitor */
         enum hull_hv_capability channel; /* HULL_HV_CAP_VSOCK or HULL_HV_CAP_SERIAL_CHANNEL */
         uint32_t cid; /* VSOCK */

@@ -210,6 +210,7 @@ static void test_qemu_cmdline_appends_kernel_params(void **state)
         assert_non_null(strstr(line, " quiet"));
         assert_non_null(strstr(line, " pci=off"));
         assert_non_null(strstr(line, " tsc=reliable no_timer_check"));
+        assert_null(strstr(line, "tsc_early_khz")); /* no rate known in this plan */
         /* the configuration's parameters come last, so they win over the base */
         assert_true(strlen(line) > strlen(d.kernel_params));
         assert_string_equal(line + strlen(line) - strlen(d.kernel_params), d.kernel_params);
@@ -225,6 +226,27 @@ static void test_qemu_cmdline_appends_kernel_params(void **state)
         assert_true(strneq(line2, "console=hvc0 ", 13));
         assert_null(strstr(line2, "quiet"));
         assert_null(strstr(line2, "pci=off"));
+}
+
+static void test_qemu_cmdline_gives_tcg_guests_the_tsc_rate(void **state)
+{
+        struct hull_hv_desc d = base_desc();
+        struct hull_qemu_plan p = base_plan();
+        _cleanup_free_ char *tcg = NULL, *kvm = NULL, *own = NULL;
+
+        p.tsc_khz = 2596136;
+        assert_int_equal(hull_qemu_build_cmdline(&d, &p, &tcg, NULL), 0);
+        assert_non_null(strstr(tcg, " tsc_early_khz=2596136"));
+        /* KVM guests read the rate from kvmclock/CPUID */
+        p.kvm = true;
+        assert_int_equal(hull_qemu_build_cmdline(&d, &p, &kvm, NULL), 0);
+        assert_null(strstr(kvm, "tsc_early_khz"));
+        /* the configuration's own value is left alone */
+        p.kvm = false;
+        d.kernel_params = "tsc_early_khz=1000000";
+        assert_int_equal(hull_qemu_build_cmdline(&d, &p, &own, NULL), 0);
+        assert_null(strstr(own, "2596136"));
+        assert_non_null(strstr(own, "tsc_early_khz=1000000"));
 }
 
 static void test_qemu_cmdline_rejects_newline_and_overlong(void **state)
@@ -1010,6 +1032,7 @@ int main(void)
                 cmocka_unit_test(test_qemu_argv_q35_kvm_vsock),
                 cmocka_unit_test(test_qemu_argv_virtio_fs_per_machine),
                 cmocka_unit_test(test_qemu_cmdline_appends_kernel_params),
+                cmocka_unit_test(test_qemu_cmdline_gives_tcg_guests_the_tsc_rate),
                 cmocka_unit_test(test_qemu_cmdline_rejects_newline_and_overlong),
                 cmocka_unit_test(test_qemu_argv_devices_and_console),
                 cmocka_unit_test(test_qemu_machine_and_options_checked),
