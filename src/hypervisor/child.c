@@ -287,7 +287,8 @@ void hull_child_describe_exit(const char *name, int status, const char *log_path
         char tail[512] = "";
 
         if (WIFSIGNALED(status)) {
-                snprintf(buf, len, "%s was killed by signal %d (%s)", name, WTERMSIG(status), strsignal(WTERMSIG(status)));
+                snprintf(buf, len, "%s was killed by signal %d (%s)", name, WTERMSIG(status),
+                         strsignal(WTERMSIG(status)));
                 return;
         }
         if (WEXITSTATUS(status) != 0 && log_path)

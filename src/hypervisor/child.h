@@ -19,7 +19,10 @@ struct hull_child {
         int status; /* when reaped, as from waitpid() */
 };
 
-#define HULL_CHILD_INIT { .pid = 0, .pidfd = -1, .reaped = false, .status = 0 }
+#define HULL_CHILD_INIT                                             \
+        {                                                           \
+                .pid = 0, .pidfd = -1, .reaped = false, .status = 0 \
+        }
 
 /* Start argv[0] (an absolute path) with stdin /dev/null and stdout+stderr appended to log_path. pass_fds[i] becomes
  * fd 3+i in the child (so "--fd=3" names pass_fds[0]); every other fd is closed. The child gets SIGKILL when the

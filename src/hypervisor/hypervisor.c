@@ -18,8 +18,10 @@ static const struct hull_hypervisor_ops *const drivers[_HULL_CONFIG_HYPERVISOR_M
 };
 
 static const char *const event_names[] = {
-        [HULL_HV_EVENT_EXITED] = "exited",   [HULL_HV_EVENT_SHUTDOWN] = "shutdown",
-        [HULL_HV_EVENT_PAUSED] = "paused",   [HULL_HV_EVENT_RESUMED] = "resumed",
+        [HULL_HV_EVENT_EXITED] = "exited",
+        [HULL_HV_EVENT_SHUTDOWN] = "shutdown",
+        [HULL_HV_EVENT_PAUSED] = "paused",
+        [HULL_HV_EVENT_RESUMED] = "resumed",
         [HULL_HV_EVENT_DAEMON_EXITED] = "daemon-exited",
 };
 
@@ -231,11 +233,11 @@ static bool valid_mac(const char *mac)
         return true;
 }
 
-static int validate_device(const struct hull_hypervisor *hv, const struct hull_hv_device *dev,
-                           struct hull_error **err)
+static int validate_device(const struct hull_hypervisor *hv, const struct hull_hv_device *dev, struct hull_error **err)
 {
         if (!valid_device_id(dev->id))
-                return hull_error_set(err, EINVAL, "device id '%s': use 1-32 of A-Z a-z 0-9 - _", dev->id ? dev->id : "");
+                return hull_error_set(err, EINVAL, "device id '%s': use 1-32 of A-Z a-z 0-9 - _",
+                                      dev->id ? dev->id : "");
         for (size_t i = 0; hv && i < hv->desc.n_devices; i++)
                 if (streq(hv->desc.devices[i].id, dev->id))
                         return hull_error_set(err, EEXIST, "device %s: already added", dev->id);
@@ -433,7 +435,8 @@ int hull_hypervisor_remove_device(struct hull_hypervisor *hv, const char *id, st
 {
         if (hv->state != HULL_HV_STATE_CREATED) {
                 if (!(hv->ops->capabilities(hv) & HULL_HV_CAP_HOTPLUG) || !hv->ops->remove_device)
-                        return hull_error_set(err, EOPNOTSUPP, "%s: cannot remove device %s from a running VM (no hotplug)",
+                        return hull_error_set(err, EOPNOTSUPP,
+                                              "%s: cannot remove device %s from a running VM (no hotplug)",
                                               hv->ops->name, id);
                 return hv->ops->remove_device(hv, id, err);
         }
@@ -449,7 +452,8 @@ int hull_hypervisor_remove_device(struct hull_hypervisor *hv, const char *id, st
         return hull_error_set(err, ENOENT, "%s: no device %s", hv->ops->name, id);
 }
 
-int hull_hypervisor_resize_vcpus(struct hull_hypervisor *hv, unsigned vcpus, unsigned *ret_vcpus, struct hull_error **err)
+int hull_hypervisor_resize_vcpus(struct hull_hypervisor *hv, unsigned vcpus, unsigned *ret_vcpus,
+                                 struct hull_error **err)
 {
         if (!(hv->ops->capabilities(hv) & HULL_HV_CAP_RESIZE_VCPUS) || !hv->ops->resize_vcpus)
                 return hull_error_set(err, EOPNOTSUPP, "%s: changing the number of vCPUs is not supported",

@@ -138,7 +138,8 @@ int hull_qemu_build_argv(const struct hull_hv_desc *desc, const struct hull_qemu
         _cleanup_argv_ struct hull_argv a = { 0 };
         _cleanup_free_ char *cmdline = NULL;
         const bool microvm = plan->machine == HULL_QEMU_MICROVM;
-        const char *accels = desc->machine_accelerators && *desc->machine_accelerators ? desc->machine_accelerators : NULL;
+        const char *accels = desc->machine_accelerators && *desc->machine_accelerators ? desc->machine_accelerators
+                                                                                       : NULL;
         const char *features = desc->cpu_features && *desc->cpu_features ? desc->cpu_features : NULL;
         bool need_serial_bus;
         int r;
@@ -237,7 +238,8 @@ int hull_qemu_build_argv(const struct hull_hv_desc *desc, const struct hull_qemu
                 hull_argv_add(&a, "-chardev");
                 add_escaped(&a, "socket,id=vfs,path=", plan->virtiofsd_socket, "");
                 hull_argv_add(&a, "-device");
-                add_escaped(&a, microvm ? "vhost-user-fs-device,chardev=vfs,tag=" : "vhost-user-fs-pci,chardev=vfs,tag=",
+                add_escaped(&a,
+                            microvm ? "vhost-user-fs-device,chardev=vfs,tag=" : "vhost-user-fs-pci,chardev=vfs,tag=",
                             desc->shared_tag ? desc->shared_tag : HULL_HV_SHARED_TAG, queue);
         }
 

@@ -207,8 +207,9 @@ static void on_vfs_exit(struct hull_virtiofsd *v, pid_t pid, int status, const c
         struct hull_hypervisor *hv = userdata;
         struct qemu *q = hv->priv;
         struct pollfd p = { .fd = q->child.pidfd, .events = POLLIN };
-        struct hull_hv_event ev = { .kind = HULL_HV_EVENT_DAEMON_EXITED, .pid = pid, .status = status,
-                                    .message = message };
+        struct hull_hv_event ev = {
+                .kind = HULL_HV_EVENT_DAEMON_EXITED, .pid = pid, .status = status, .message = message
+        };
 
         /* virtiofsd leaves when QEMU does; that is QEMU's exit, reported on its own. QEMU announces a shutdown on QMP
          * before it drops its vhost-user connections, so read QMP first. */
@@ -407,8 +408,8 @@ static int do_start(struct hull_hypervisor *hv, struct qemu *q, struct hull_erro
         {
                 struct json_object *s = NULL;
                 const char *st = json_object_object_get_ex(status, "status", &s) ? json_object_get_string(s) : "?";
-                log_info("sandbox=%s qemu: pid %d up in %llu ms (QEMU %s, %s, %s, agent over %s), status %s",
-                         hv_id(hv), (int)q->child.pid, (unsigned long long)((hull_now_usec() - t0) / 1000), q->version,
+                log_info("sandbox=%s qemu: pid %d up in %llu ms (QEMU %s, %s, %s, agent over %s), status %s", hv_id(hv),
+                         (int)q->child.pid, (unsigned long long)((hull_now_usec() - t0) / 1000), q->version,
                          q->machine == HULL_QEMU_MICROVM ? "microvm" : "q35", q->kvm ? "KVM" : "TCG",
                          q->channel == HULL_HV_CAP_VSOCK ? "vhost-vsock" : "virtio-serial", st ? st : "?");
         }
@@ -494,7 +495,7 @@ static uint32_t qemu_capabilities(struct hull_hypervisor *hv)
         struct qemu *q = hv->priv;
 
         return HULL_HV_CAP_SHARED_FS | HULL_HV_CAP_BLOCK_DEVICES | HULL_HV_CAP_NET_DEVICES | HULL_HV_CAP_PAUSE |
-               (uint32_t)q->channel;
+                (uint32_t)q->channel;
 }
 
 static size_t qemu_pids(struct hull_hypervisor *hv, pid_t *ret, size_t max)

@@ -42,4 +42,3 @@ int hull_virtiofsd_stop(struct hull_virtiofsd *v, int timeout_ms, int *ret_statu
 /* Kills the daemon if it still runs. NULL is accepted. */
 struct hull_virtiofsd *hull_virtiofsd_free(struct hull_virtiofsd *v);
 HULL_DEFINE_FREEP(struct hull_virtiofsd, hull_virtiofsd_free)
-

@@ -143,21 +143,29 @@ static int on_stdin(struct hull_loop_source *src, int fd, uint32_t events, void 
 
 static void usage(void)
 {
-        fprintf(stderr, "usage: hv-boot --kernel K [--initrd I] --state-dir D [--shared-dir S] [--machine M] [--accel "
-                        "auto|kvm|tcg] [--channel auto|vsock|serial] [--append P] [--memory MIB] [--vcpus N] [--binary "
-                        "B] [--fs-daemon V] [--debug]\n");
+        fprintf(stderr,
+                "usage: hv-boot --kernel K [--initrd I] --state-dir D [--shared-dir S] [--machine M] [--accel "
+                "auto|kvm|tcg] [--channel auto|vsock|serial] [--append P] [--memory MIB] [--vcpus N] [--binary "
+                "B] [--fs-daemon V] [--debug]\n");
 }
 
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
-                { "kernel", required_argument, NULL, 'k' },    { "initrd", required_argument, NULL, 'i' },
-                { "state-dir", required_argument, NULL, 's' }, { "shared-dir", required_argument, NULL, 'S' },
-                { "machine", required_argument, NULL, 'M' },   { "accel", required_argument, NULL, 'a' },
-                { "channel", required_argument, NULL, 'c' },   { "append", required_argument, NULL, 'A' },
-                { "memory", required_argument, NULL, 'm' },    { "vcpus", required_argument, NULL, 'n' },
-                { "binary", required_argument, NULL, 'b' },    { "fs-daemon", required_argument, NULL, 'f' },
-                { "debug", no_argument, NULL, 'd' },           { "id", required_argument, NULL, 'I' },
+                { "kernel", required_argument, NULL, 'k' },
+                { "initrd", required_argument, NULL, 'i' },
+                { "state-dir", required_argument, NULL, 's' },
+                { "shared-dir", required_argument, NULL, 'S' },
+                { "machine", required_argument, NULL, 'M' },
+                { "accel", required_argument, NULL, 'a' },
+                { "channel", required_argument, NULL, 'c' },
+                { "append", required_argument, NULL, 'A' },
+                { "memory", required_argument, NULL, 'm' },
+                { "vcpus", required_argument, NULL, 'n' },
+                { "binary", required_argument, NULL, 'b' },
+                { "fs-daemon", required_argument, NULL, 'f' },
+                { "debug", no_argument, NULL, 'd' },
+                { "id", required_argument, NULL, 'I' },
                 { NULL, 0, NULL, 0 },
         };
         _cleanup_error_ struct hull_error *e = NULL;
@@ -167,29 +175,55 @@ int main(int argc, char **argv)
 
         while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
                 switch (c) {
-                case 'k': d.kernel = optarg; break;
-                case 'i': d.initrd = optarg; break;
-                case 's': d.state_dir = optarg; break;
-                case 'S': d.shared_dir = optarg; break;
-                case 'M': d.machine_type = optarg; break;
-                case 'A': d.kernel_params = optarg; break;
-                case 'm': d.memory_mib = strtoull(optarg, NULL, 10); break;
-                case 'n': d.vcpus = (unsigned)strtoul(optarg, NULL, 10); break;
-                case 'b': d.binary = optarg; break;
-                case 'f': d.fs_daemon = optarg; break;
-                case 'd': d.debug = true; break;
-                case 'I': d.id = optarg; break;
+                case 'k':
+                        d.kernel = optarg;
+                        break;
+                case 'i':
+                        d.initrd = optarg;
+                        break;
+                case 's':
+                        d.state_dir = optarg;
+                        break;
+                case 'S':
+                        d.shared_dir = optarg;
+                        break;
+                case 'M':
+                        d.machine_type = optarg;
+                        break;
+                case 'A':
+                        d.kernel_params = optarg;
+                        break;
+                case 'm':
+                        d.memory_mib = strtoull(optarg, NULL, 10);
+                        break;
+                case 'n':
+                        d.vcpus = (unsigned)strtoul(optarg, NULL, 10);
+                        break;
+                case 'b':
+                        d.binary = optarg;
+                        break;
+                case 'f':
+                        d.fs_daemon = optarg;
+                        break;
+                case 'd':
+                        d.debug = true;
+                        break;
+                case 'I':
+                        d.id = optarg;
+                        break;
                 case 'a':
                         d.accel = streq(optarg, "kvm") ? HULL_HV_ACCEL_KVM
-                                  : streq(optarg, "tcg") ? HULL_HV_ACCEL_TCG
-                                                         : HULL_HV_ACCEL_AUTO;
+                                : streq(optarg, "tcg") ? HULL_HV_ACCEL_TCG
+                                                       : HULL_HV_ACCEL_AUTO;
                         break;
                 case 'c':
                         d.channel = streq(optarg, "vsock") ? HULL_HV_CHANNEL_VSOCK
-                                    : streq(optarg, "serial") ? HULL_HV_CHANNEL_SERIAL
-                                                              : HULL_HV_CHANNEL_AUTO;
+                                : streq(optarg, "serial")  ? HULL_HV_CHANNEL_SERIAL
+                                                           : HULL_HV_CHANNEL_AUTO;
                         break;
-                default: usage(); return 2;
+                default:
+                        usage();
+                        return 2;
                 }
         }
         hull_log_setup("hv-boot", d.debug ? HULL_LOG_DEBUG : HULL_LOG_INFO, HULL_LOG_TEXT, NULL, NULL);

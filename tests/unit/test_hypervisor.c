@@ -579,8 +579,9 @@ static void test_qmp_handshake_and_call(void **state)
 
         qmp_pair_open(&p, 0);
         /* QEMU's side written ahead: the socket buffers it until the client reads. */
-        peer_write(&p, "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, \"package\": "
-                       "\"\"}, \"capabilities\": [\"oob\"]}}\r\n");
+        peer_write(&p,
+                   "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, \"package\": "
+                   "\"\"}, \"capabilities\": [\"oob\"]}}\r\n");
         peer_write(&p, "{\"return\": {}, \"id\": 1}\r\n");
         assert_int_equal(hull_qmp_handshake(p.q, 1000, version, sizeof(version), NULL), 0);
         assert_string_equal(version, "7.2.22");
@@ -593,8 +594,9 @@ static void test_qmp_handshake_and_call(void **state)
         json_object_put(sent);
 
         /* an event and a stale reply before ours are skipped over (and kept for the loop) */
-        peer_write(&p, "{\"event\": \"STOP\"}\n{\"return\": {}, \"id\": 99}\n"
-                       "{\"return\": {\"status\": \"paused\", \"running\": false}, \"id\": 2}\n");
+        peer_write(&p,
+                   "{\"event\": \"STOP\"}\n{\"return\": {}, \"id\": 99}\n"
+                   "{\"return\": {\"status\": \"paused\", \"running\": false}, \"id\": 2}\n");
         assert_int_equal(hull_qmp_call(p.q, "query-status", NULL, 1000, &ret, NULL), 0);
         assert_true(json_object_object_get_ex(ret, "status", &v));
         assert_string_equal(json_object_get_string(v), "paused");
@@ -756,7 +758,8 @@ static void test_child_describe_exit_uses_last_log_lines(void **state)
                    "qemu: could not open kernel file '/x': No such file or directory\n\n",
                    0600);
         hull_child_describe_exit("qemu", 1 << 8, path, prefixes, buf, sizeof(buf));
-        assert_string_equal(buf, "qemu exited with status 1: could not open kernel file '/x': No such file or directory");
+        assert_string_equal(buf,
+                            "qemu exited with status 1: could not open kernel file '/x': No such file or directory");
         hull_child_describe_exit("qemu", SIGKILL, path, prefixes, buf, sizeof(buf));
         assert_string_equal(buf, "qemu was killed by signal 9 (Killed)");
         hull_child_describe_exit("qemu", 0, path, prefixes, buf, sizeof(buf));
