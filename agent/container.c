@@ -39,6 +39,12 @@ struct hull_agent_container {
         struct hull_agent_process *init;
         int start_fd; /* write end the init waits on before exec */
         int report_fd; /* init's report pipe, read after start to learn whether exec worked */
+        /* While the init builds the container: its report, read from the loop. */
+        struct hull_loop_source *report_src, *report_timer;
+        char report[4096];
+        size_t report_len;
+        hull_agent_container_created_cb created_cb;
+        void *created_userdata;
         struct hull_agent_process **procs;
         size_t n_procs;
 };
@@ -240,8 +246,115 @@ fail:
         _exit(1);
 }
 
+/* The init's report while it builds the container: 'R' when ready, else an error message and EOF. */
+static void create_finish(struct hull_agent_container *c, struct hull_error *e)
+{
+        hull_agent_container_created_cb cb = c->created_cb;
+
+        hull_loop_source_remove(c->report_src);
+        hull_loop_source_remove(c->report_timer);
+        c->report_src = c->report_timer = NULL;
+        c->created_cb = NULL;
+        if (!e) {
+                c->status = HULL_AGENT_CONTAINER_CREATED;
+                log_info("container %s: created, init pid %d%s", c->id, (int)hull_agent_process_pid(c->init),
+                         c->cgroup ? "" : " (no cgroup)");
+        } else {
+                c->status = HULL_AGENT_CONTAINER_STOPPED;
+        }
+        /* Last: on failure the callback destroys c. */
+        cb(c, e, c->created_userdata);
+}
+
+static int on_create_report(struct hull_loop_source *src, int fd, uint32_t events, void *userdata)
+{
+        struct hull_agent_container *c = userdata;
+        _cleanup_error_ struct hull_error *e = NULL;
+
+        for (;;) {
+                ssize_t n = read(fd, c->report + c->report_len, sizeof(c->report) - 1 - c->report_len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return 0;
+                if (n < 0) {
+                        hull_error_errno(&e, errno, "create: read the init's report");
+                        break;
+                }
+                if (n == 0 || c->report_len + (size_t)n >= sizeof(c->report) - 1) {
+                        c->report_len += (size_t)n;
+                        c->report[c->report_len] = '\0';
+                        if (c->report_len == 0)
+                                hull_error_set(&e, EIO, "create: the container's init died during setup");
+                        else
+                                hull_error_set(&e, EIO, "%s", c->report[0] == 'E' ? c->report + 1 : c->report);
+                        break;
+                }
+                if (c->report_len == 0 && c->report[0] == 'R' && n == 1) {
+                        create_finish(c, NULL);
+                        return 0;
+                }
+                c->report_len += (size_t)n;
+        }
+        create_finish(c, e);
+        return 0;
+}
+
+static int on_create_timeout(struct hull_loop_source *src, void *userdata)
+{
+        struct hull_agent_container *c = userdata;
+        _cleanup_error_ struct hull_error *e = NULL;
+
+        hull_error_set(&e, ETIMEDOUT, "create: the container's init did not finish its setup within %ds",
+                       CHILD_REPORT_TIMEOUT_MS / 1000);
+        create_finish(c, e);
+        return 0;
+}
+
+struct sync_create {
+        bool done;
+        struct hull_error *e;
+};
+
+static void on_sync_created(struct hull_agent_container *c, const struct hull_error *e, void *userdata)
+{
+        struct sync_create *sc = userdata;
+
+        sc->done = true;
+        if (e)
+                hull_error_set(&sc->e, -hull_error_code(e), "%s", hull_error_message(e));
+}
+
 int hull_agent_container_create(const struct hull_agent_container_env *env, const char *id, const Grpc__Spec *spec,
                                 struct hull_agent_container **ret, struct hull_error **err)
+{
+        struct sync_create sc = { 0 };
+        struct hull_agent_container *c = NULL;
+        int r;
+
+        r = hull_agent_container_create_async(env, id, spec, on_sync_created, &sc, &c, err);
+        if (r < 0)
+                return r;
+        while (!sc.done) {
+                r = hull_loop_run_once(env->loop, -1);
+                if (r < 0) {
+                        hull_agent_container_destroy(c);
+                        return hull_error_errno(err, -r, "create: event loop");
+                }
+        }
+        if (sc.e) {
+                r = hull_error_set(err, -hull_error_code(sc.e), "%s", hull_error_message(sc.e));
+                hull_error_free(sc.e);
+                hull_agent_container_destroy(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
+int hull_agent_container_create_async(const struct hull_agent_container_env *env, const char *id,
+                                      const Grpc__Spec *spec, hull_agent_container_created_cb cb, void *userdata,
+                                      struct hull_agent_container **ret, struct hull_error **err)
 {
         struct hull_agent_container *c = NULL;
         struct hull_agent_stdio stdio = { -1, -1, -1 };
@@ -346,14 +459,17 @@ int hull_agent_container_create(const struct hull_agent_container_env *env, cons
         }
         c->start_fd = TAKE_FD(start[1]);
         c->report_fd = TAKE_FD(report[0]);
-        r = read_report(c->report_fd, "create", err);
-        if (r <= 0) {
-                if (r == 0)
-                        r = hull_error_set(err, EIO, "create: the container's init died during setup");
+        c->created_cb = cb;
+        c->created_userdata = userdata;
+        c->status = HULL_AGENT_CONTAINER_CREATING;
+        r = hull_fd_set_nonblock(c->report_fd, 1, err);
+        if (r >= 0)
+                r = hull_loop_add_fd(env->loop, c->report_fd, EPOLLIN, on_create_report, c, &c->report_src, err);
+        if (r >= 0)
+                r = hull_loop_add_timer(env->loop, CHILD_REPORT_TIMEOUT_MS * 1000ull, on_create_timeout, c,
+                                        &c->report_timer, err);
+        if (r < 0)
                 goto fail;
-        }
-        c->status = HULL_AGENT_CONTAINER_CREATED;
-        log_info("container %s: created, init pid %d%s", c->id, (int)pid, c->cgroup ? "" : " (no cgroup)");
         *ret = c;
         return 0;
 fail:
@@ -605,6 +721,8 @@ struct hull_agent_container *hull_agent_container_destroy(struct hull_agent_cont
                 if (hull_agent_cgroup_destroy(c->cgroup, &e) < 0)
                         log_warn("container %s: %s", c->id, hull_error_message(e));
         }
+        hull_loop_source_remove(c->report_src);
+        hull_loop_source_remove(c->report_timer);
         hull_closep(&c->start_fd);
         hull_closep(&c->report_fd);
         hull_agent_process_free(c->init);

@@ -25,13 +25,24 @@ struct hull_agent_container_env {
 };
 
 enum hull_agent_container_status {
+        HULL_AGENT_CONTAINER_CREATING, /* the init still builds the container */
         HULL_AGENT_CONTAINER_CREATED,
         HULL_AGENT_CONTAINER_RUNNING,
         HULL_AGENT_CONTAINER_PAUSED,
         HULL_AGENT_CONTAINER_STOPPED,
 };
 
-/* The container exists when this returns: its init is set up and waits for start. spec and env are copied. */
+/* The init's setup ended: e NULL, the container is CREATED and its init waits for start; else it failed, and the
+ * callback (or its caller later) destroys c. Called from the loop, never from inside create_async. */
+typedef void (*hull_agent_container_created_cb)(struct hull_agent_container *c, const struct hull_error *e,
+                                                void *userdata);
+
+/* Start building a container; spec and env are copied. The rootfs setup (virtio-fs under TCG: seconds) runs in the
+ * container's init while the agent keeps serving; cb reports the outcome. Destroying c before then drops cb. */
+int hull_agent_container_create_async(const struct hull_agent_container_env *env, const char *id,
+                                      const Grpc__Spec *spec, hull_agent_container_created_cb cb, void *userdata,
+                                      struct hull_agent_container **ret, struct hull_error **err);
+/* The same, running env->loop until the outcome is known (tools and tests; never from a loop callback). */
 int hull_agent_container_create(const struct hull_agent_container_env *env, const char *id, const Grpc__Spec *spec,
                                 struct hull_agent_container **ret, struct hull_error **err);
 int hull_agent_container_start(struct hull_agent_container *c, struct hull_error **err);

@@ -28,8 +28,11 @@
 #define MAX_CONTAINERS 1024
 #define MAX_OOM_QUEUE 64
 
+struct pending_create;
+
 struct ctr {
         struct hull_agent_container *c;
+        struct pending_create *creating; /* CreateContainer not answered yet */
         char **storages; /* mount points this container added */
         size_t n_storages;
         int oom_wd;
@@ -68,12 +71,51 @@ static struct ctr *find_ctr(struct hull_agent_service *s, const char *id)
         return NULL;
 }
 
+struct pending_create {
+        struct hull_ttrpc_request *req;
+        struct hull_agent_service *s;
+};
+
+static void create_abandoned(struct pending_create *p)
+{
+        hull_ttrpc_request_reply_status(p->req, HULL_GRPC_ABORTED, "container removed while it was being created");
+        free(p);
+}
+
+static void remove_ctr(struct hull_agent_service *s, struct ctr *x);
+
+static void on_created(struct hull_agent_container *c, const struct hull_error *e, void *userdata)
+{
+        struct pending_create *p = userdata;
+        struct hull_agent_service *s = p->s;
+        struct ctr *x = NULL;
+
+        for (size_t i = 0; i < s->n_ctrs; i++)
+                if (s->ctrs[i].c == c)
+                        x = &s->ctrs[i];
+        if (!x)
+                return; /* cannot happen: removal drops the callback */
+        x->creating = NULL;
+        if (!e) {
+                hull_ttrpc_request_reply(p->req, &empty.base);
+                free(p);
+                return;
+        }
+        log_warn("CreateContainer %s: %s", hull_agent_container_id(c), hull_error_message(e));
+        hull_ttrpc_request_reply_status(p->req, hull_grpc_code_from_errno(hull_error_code(e)), "CreateContainer %s: %s",
+                                        hull_agent_container_id(c), hull_error_message(e));
+        free(p);
+        remove_ctr(s, x);
+}
+
 static void remove_ctr(struct hull_agent_service *s, struct ctr *x)
 {
         struct ctr gone = *x;
 
         /* Out of the table first: callbacks that run while it is destroyed must not find it. */
         *x = s->ctrs[--s->n_ctrs];
+        if (gone.creating)
+                create_abandoned(gone.creating);
         if (gone.oom_wd >= 0 && s->inotify_fd >= 0)
                 (void)inotify_rm_watch(s->inotify_fd, gone.oom_wd);
         hull_agent_container_destroy(gone.c);
@@ -89,6 +131,8 @@ static int lookup(struct hull_agent_service *s, const char *id, struct ctr **ret
         *ret = find_ctr(s, id);
         if (!*ret)
                 return hull_error_set(err, ENOENT, "container '%s' not found", id ? id : "");
+        if ((*ret)->creating)
+                return hull_error_set(err, EAGAIN, "container '%s' is still being created", id);
         return 0;
 }
 
@@ -358,22 +402,25 @@ static void create_container(struct hull_ttrpc_request *req, void *userdata)
         /* As Kata: a container asking for the sandbox's pid namespace shares the pause process's. */
         if (m->sandbox_pidns && s->pause_pid)
                 env.shared_pid_ns = s->pause_ns;
-        if (hull_agent_container_create(&env, m->container_id, m->oci, &x.c, &e) < 0)
-                goto fail;
         grown = reallocarray(s->ctrs, s->n_ctrs + 1, sizeof(*grown));
-        if (!grown) {
-                hull_agent_container_destroy(x.c);
-                x.c = NULL;
+        if (!grown)
                 goto oom;
-        }
         s->ctrs = grown;
+        x.creating = calloc(1, sizeof(*x.creating));
+        if (!x.creating)
+                goto oom;
+        *x.creating = (struct pending_create){ .req = req, .s = s };
+        if (hull_agent_container_create_async(&env, m->container_id, m->oci, on_created, x.creating, &x.c, &e) < 0) {
+                free(x.creating);
+                goto fail;
+        }
         if (s->inotify_fd >= 0 && hull_agent_container_cgroup(x.c)) {
                 _cleanup_free_ char *events = NULL;
                 if (asprintf(&events, "%s/memory.events", hull_agent_container_cgroup(x.c)) >= 0)
                         x.oom_wd = inotify_add_watch(s->inotify_fd, events, IN_MODIFY);
         }
+        /* Answered by on_created() once the container's init has built it. */
         s->ctrs[s->n_ctrs++] = x;
-        hull_ttrpc_request_reply(req, &empty.base);
         return;
 oom:
         hull_error_oom(&e);

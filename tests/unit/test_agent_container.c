@@ -514,6 +514,51 @@ static void test_container_no_zombie_after_50_execs(void **state)
         hull_agent_container_destroy(c);
 }
 
+struct created {
+        int calls;
+        char message[512];
+};
+
+static void on_created(struct hull_agent_container *c, const struct hull_error *e, void *userdata)
+{
+        struct created *cr = userdata;
+
+        cr->calls++;
+        snprintf(cr->message, sizeof(cr->message), "%s", e ? hull_error_message(e) : "");
+}
+
+static void test_container_create_async_answers_from_the_loop(void **state)
+{
+        const char *argv[] = { "true", NULL };
+        struct hull_agent_container *c = NULL;
+        struct created ok = { 0 }, bad = { 0 };
+        struct test_spec t;
+        uint64_t deadline;
+
+        REQUIRE_USABLE();
+        spec_init(&t, argv);
+        assert_int_equal(hull_agent_container_create_async(&env, "async-ok", &t.spec, on_created, &ok, &c, NULL), 0);
+        /* Never inline: the agent goes on serving while the init builds the rootfs. */
+        assert_int_equal(ok.calls, 0);
+        assert_int_equal(hull_agent_container_status(c), HULL_AGENT_CONTAINER_CREATING);
+        deadline = hull_now_usec() + 30 * 1000 * 1000;
+        while (!ok.calls && hull_now_usec() < deadline)
+                assert_int_equal(hull_loop_run_once(loop, 500), 0);
+        assert_int_equal(ok.calls, 1);
+        assert_string_equal(ok.message, "");
+        assert_int_equal(hull_agent_container_status(c), HULL_AGENT_CONTAINER_CREATED);
+        hull_agent_container_destroy(c);
+
+        t.root.path = "/nonexistent/async/rootfs";
+        c = NULL;
+        assert_int_equal(hull_agent_container_create_async(&env, "async-bad", &t.spec, on_created, &bad, &c, NULL), 0);
+        while (!bad.calls && hull_now_usec() < deadline)
+                assert_int_equal(hull_loop_run_once(loop, 500), 0);
+        assert_int_equal(bad.calls, 1);
+        assert_non_null(strstr(bad.message, "rootfs"));
+        hull_agent_container_destroy(c);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -527,6 +572,7 @@ int main(void)
                 cmocka_unit_test(test_container_user_caps_rlimits_and_masks),
                 cmocka_unit_test(test_container_errors_name_the_step),
                 cmocka_unit_test(test_container_no_zombie_after_50_execs),
+                cmocka_unit_test(test_container_create_async_answers_from_the_loop),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
