@@ -217,6 +217,8 @@ class HvBoot:
         return self.stderr_path.read_text(errors="replace")
 
     def quit(self):
+        if self.proc.returncode is not None:
+            return self.proc.returncode
         if self.proc.poll() is None:
             try:
                 self.send("quit")
@@ -272,10 +274,14 @@ def vm(hv_boot, kernel, tiny_initrd, workdir):
         return hv
 
     yield make
+    codes = {}
     for hv in made:
-        hv.quit()
+        codes[hv.workdir.name] = (hv.quit(), hv.stderr_path.read_text(errors="replace")[-2000:])
         for pid in processes_mentioning(str(hv.workdir)):  # never leave a VM behind, even on failure
             os.kill(pid, signal.SIGKILL)
+    # hv-boot frees everything before it exits 0; a sanitizer build exits non-zero on a leak or a memory error
+    bad = {k: v for k, v in codes.items() if v[0] != 0}
+    assert not bad, f"hv-boot did not exit cleanly: {bad}"
 
 
 def need_virtiofsd():
@@ -374,7 +380,7 @@ def test_wrong_kernel_path_gives_qemus_error(hv_boot, tiny_initrd, workdir):
         assert hv.command("state", "state") == "state exited"
         assert_nothing_left(hv)
     finally:
-        hv.quit()
+        assert hv.quit() == 0, hv.stderr_text()
 
 
 def test_missing_qemu_binary_is_an_error_at_create(hv_boot, kernel, workdir):
