@@ -985,6 +985,36 @@ static void test_hv_start_reports_why_the_vmm_exited(void **state)
         rm_rf(dir);
 }
 
+static void test_hv_start_gives_up_on_a_silent_vmm_and_kills_it(void **state)
+{
+        _cleanup_(hull_loop_freep) struct hull_loop *loop = NULL;
+        _cleanup_(hull_hypervisor_freep) struct hull_hypervisor *hv = NULL;
+        _cleanup_error_ struct hull_error *e = NULL;
+        char dir[64], fake[128];
+        struct hull_hv_desc d = base_desc();
+        uint64_t t0;
+
+        assert_int_equal(hull_loop_new(&loop, NULL), 0);
+        make_tmpdir(dir, sizeof(dir));
+        snprintf(fake, sizeof(fake), "%s/fake-qemu", dir);
+        /* Holds the QMP socket but never greets. */
+        write_text(fake, "#!/bin/sh\nexec sleep 60\n", 0755);
+        d.state_dir = dir;
+        d.binary = fake;
+        d.accel = HULL_HV_ACCEL_TCG;
+        d.channel = HULL_HV_CHANNEL_SERIAL;
+        d.start_timeout_ms = 200;
+        assert_int_equal(hull_hypervisor_new(HULL_CONFIG_HYPERVISOR_QEMU, &d, loop, NULL, NULL, &hv, NULL), 0);
+        t0 = hull_now_usec();
+        assert_int_equal(hull_hypervisor_start(hv, &e), -ETIMEDOUT);
+        assert_true(hull_now_usec() - t0 < 5000000);
+        assert_non_null(strstr(hull_error_message(e), "did not come up"));
+        assert_non_null(strstr(hull_error_message(e), "no greeting within 200 ms"));
+        assert_int_equal(hull_hypervisor_pids(hv, NULL, 0), 0); /* killed and reaped */
+        hv = hull_hypervisor_free(hv);
+        rm_rf(dir);
+}
+
 static void test_hv_desc_from_config_uses_qemu_section(void **state)
 {
         _cleanup_(hull_config_freep) struct hull_config *cfg = NULL;
@@ -1055,6 +1085,7 @@ int main(void)
                 cmocka_unit_test(test_hv_new_rejects_bad_descriptions),
                 cmocka_unit_test(test_hv_interface_before_start),
                 cmocka_unit_test(test_hv_start_reports_why_the_vmm_exited),
+                cmocka_unit_test(test_hv_start_gives_up_on_a_silent_vmm_and_kills_it),
                 cmocka_unit_test(test_hv_desc_from_config_uses_qemu_section),
                 cmocka_unit_test(test_vsock_cid_reserve_without_device),
         };
