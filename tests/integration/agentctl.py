@@ -7,7 +7,7 @@ import shutil
 import subprocess
 
 BUSYBOX = "/bin/busybox"
-APPLETS = ("sh", "echo", "cat", "sleep", "true", "mkdir", "touch", "id", "ls", "grep", "hostname", "test", "tr", "wc")
+APPLETS = ("sh", "echo", "cat", "sleep", "true", "mkdir", "touch", "id", "ls", "grep", "hostname", "test", "tr", "wc", "head")
 
 
 def make_busybox_rootfs(path):

@@ -110,6 +110,26 @@ def test_no_zombie_after_50_execs(guest):
     ctl.ok("RemoveContainer", {"container_id": "c4"})
 
 
+def test_cgroup_limits_stats_pause_resume_and_oom_event(guest):
+    ctl = guest.ctl
+    s = agentctl.spec(guest.rootfs, ["sleep", "100000"])
+    s["Linux"]["Resources"] = {"Memory": {"Limit": 32 << 20}, "Pids": {"Limit": 100}}
+    run(ctl, "mem", s)
+    stats = ctl.ok("StatsContainer", {"container_id": "mem"})["cgroup_stats"]
+    assert stats["memory_stats"]["usage"]["limit"] == 32 << 20
+    assert stats["pids_stats"]["limit"] == 100 and stats["pids_stats"]["current"] >= 1
+    assert stats["cpu_stats"]["cpu_usage"]["total_usage"] > 0
+    ctl.ok("PauseContainer", {"container_id": "mem"})
+    assert ctl.call("PauseContainer", {"container_id": "mem"})["code"] != "OK"  # already paused
+    ctl.ok("ResumeContainer", {"container_id": "mem"})
+    # 100 MB in a shell variable, in a 32 MiB cgroup: the kernel's OOM killer ends it, and the host hears of it.
+    ctl.ok("ExecProcess", {"container_id": "mem", "exec_id": "hog", "process": agentctl.process(
+        ["sh", "-c", "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived"])})
+    assert ctl.ok("WaitProcess", {"container_id": "mem", "exec_id": "hog"}, call_timeout=120) == {"status": 137}
+    assert ctl.ok("GetOOMEvent", {}, call_timeout=60) == {"container_id": "mem"}
+    ctl.ok("RemoveContainer", {"container_id": "mem"})
+
+
 def test_malformed_requests_get_errors_and_the_agent_keeps_serving(guest):
     replies = guest.ctl.batch([
         ("CreateContainer", {"container_id": "m1"}),
