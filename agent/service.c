@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent.pb-c.h"
@@ -280,7 +281,10 @@ static void stop_pause(struct hull_agent_service *s)
         if (!s->pause_pid)
                 return;
         hull_agent_reaper_unwatch(s->cfg.reaper, s->pause_pid);
-        (void)kill(s->pause_pid, SIGKILL);
+        /* SIGKILL is not refused, and the process has nothing to flush: collect it now rather than leave it to
+         * whoever reaps after the agent. */
+        if (kill(s->pause_pid, SIGKILL) == 0)
+                (void)waitpid(s->pause_pid, NULL, 0);
         s->pause_pid = 0;
 }
 

@@ -1,10 +1,12 @@
-"""Helpers to drive a hull agent with `hull agent-ctl`: calls as (method, request) pairs, replies as dicts, one
-connection per batch; and an OCI spec for a busybox rootfs."""
+"""Helpers to drive a hull agent with `hull agent-ctl`: calls as (method, request) pairs, replies as dicts, all on
+one connection; and an OCI spec for a busybox rootfs."""
 import base64
 import json
 import os
+import select
 import shutil
 import subprocess
+import time
 
 BUSYBOX = "/bin/busybox"
 APPLETS = ("sh", "echo", "cat", "sleep", "true", "mkdir", "touch", "id", "ls", "grep", "hostname", "test", "tr", "wc", "head")
@@ -49,36 +51,77 @@ def process(args, terminal=False):
 
 
 class AgentCtl:
+    """One long-lived `hull agent-ctl -` process: one connection for every call, as the shim keeps one."""
+
     def __init__(self, hull_bin, addr, timeout=120):
         self.hull_bin = hull_bin
         self.addr = addr
         self.timeout = timeout
+        self.ctl_proc = None
+        self.pending = b""
 
-    def batch(self, calls, call_timeout=60):
-        """[(method, request dict)] on one connection -> [reply dict] (errors as {"error":..., "code":...})."""
+    def _ensure(self):
+        if self.ctl_proc is None or self.ctl_proc.poll() is not None:
+            self.pending = b""
+            self.ctl_proc = subprocess.Popen(
+                [self.hull_bin, "agent-ctl", "--addr", self.addr, "--timeout", str(self.timeout), "-"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        return self.ctl_proc
+
+    def close(self):
+        if self.ctl_proc:
+            self.ctl_proc.stdin.close()
+            try:
+                self.ctl_proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.ctl_proc.kill()
+                self.ctl_proc.wait()
+            self.ctl_proc.stdout.close()
+            self.ctl_proc.stderr.close()
+            self.ctl_proc = None
+
+    def _readline(self, deadline):
+        # Our own line buffer over os.read(): select() knows nothing of a buffered reader's data.
+        proc = self.ctl_proc
+        while b"\n" not in self.pending:
+            ready, _, _ = select.select([proc.stdout], [], [], max(deadline - time.monotonic(), 0))
+            if not ready:
+                self.close()
+                raise AssertionError("agent-ctl gave no reply within %ss" % self.timeout)
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                err = proc.stderr.read().decode()
+                self.ctl_proc = None
+                raise AssertionError("agent-ctl ended: %s" % err)
+            self.pending += chunk
+        line, self.pending = self.pending.split(b"\n", 1)
+        return json.loads(line)
+
+    def batch(self, calls, call_timeout=None):
+        """[(method, request dict)] -> [reply dict] (errors as {"error":..., "code":...})."""
+        proc = self._ensure()
         script = "".join("%s %s\n" % (m, json.dumps(r, separators=(",", ":"))) for m, r in calls)
-        proc = subprocess.run([self.hull_bin, "agent-ctl", "--addr", self.addr, "--timeout", str(call_timeout), "-"],
-                              input=script.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=self.timeout)
-        lines = proc.stdout.decode().splitlines()
-        assert len(lines) == len(calls), "agent-ctl answered %d of %d calls (status %d): %s" % (
-            len(lines), len(calls), proc.returncode, proc.stderr.decode())
-        return [json.loads(line) for line in lines]
+        proc.stdin.write(script.encode())
+        proc.stdin.flush()
+        deadline = time.monotonic() + self.timeout * max(1, len(calls))
+        return [self._readline(deadline) for _ in calls]
 
-    def call(self, method, request=None, call_timeout=60):
-        return self.batch([(method, request or {})], call_timeout)[0]
+    def call(self, method, request=None, call_timeout=None):
+        return self.batch([(method, request or {})])[0]
 
-    def ok(self, method, request=None, call_timeout=60):
-        reply = self.call(method, request, call_timeout)
+    def ok(self, method, request=None, call_timeout=None):
+        reply = self.call(method, request)
         assert "error" not in reply, "%s failed: %s" % (method, reply)
         return reply
 
-    def read_all(self, cid, eid="", stream="ReadStdout", limit=100):
+    def read_all(self, cid, eid="", stream="ReadStdout", batch=8, limit=12):
         """Everything a process writes to one stream, until EOF."""
         data = b""
         for _ in range(limit):
-            reply = self.ok(stream, {"container_id": cid, "exec_id": eid, "len": 65536})
-            if not reply.get("data"):
-                return data
-            data += base64.b64decode(reply["data"])
-        raise AssertionError("no EOF on %s of %s/%s after %d reads" % (stream, cid, eid, limit))
+            replies = self.batch([(stream, {"container_id": cid, "exec_id": eid, "len": 65536})] * batch)
+            for reply in replies:
+                assert "error" not in reply, "%s failed: %s" % (stream, reply)
+                if not reply.get("data"):
+                    return data
+                data += base64.b64decode(reply["data"])
+        raise AssertionError("no EOF on %s of %s/%s after %d reads" % (stream, cid, eid, batch * limit))

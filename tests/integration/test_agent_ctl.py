@@ -32,6 +32,7 @@ def agent(build_dir, hull_bin, tmp_path_factory):
     ctl.rootfs = agentctl.make_busybox_rootfs(str(tmp / "rootfs"))
     ctl.proc = proc
     yield ctl
+    ctl.close()
     proc.send_signal(signal.SIGTERM)
     try:
         proc.wait(timeout=10)

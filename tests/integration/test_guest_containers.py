@@ -38,6 +38,8 @@ def guest(build_dir, hull_bin, tmp_path_factory):
         vm.rootfs = SHARED + "/rootfs"
         yield vm
     finally:
+        if getattr(vm, "ctl", None):
+            vm.ctl.close()
         vm.stop()
 
 
