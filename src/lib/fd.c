@@ -158,29 +158,31 @@ int hull_mkdir_p(const char *path, mode_t mode, struct hull_error **err)
         return 0;
 }
 
-static int unix_address(const char *path, struct sockaddr_un *sa, struct hull_error **err)
+/* A unix stream socket (close-on-exec) and the address for path. */
+static int unix_socket(const char *path, struct sockaddr_un *sa, struct hull_error **err)
 {
+        int fd;
+
         memset(sa, 0, sizeof(*sa));
         sa->sun_family = AF_UNIX;
         if (strlen(path) >= sizeof(sa->sun_path))
                 return hull_error_set(err, ENAMETOOLONG, "socket path too long (%zu bytes, at most %zu): %s",
                                       strlen(path), sizeof(sa->sun_path) - 1, path);
         strcpy(sa->sun_path, path);
-        return 0;
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return hull_error_errno(err, errno, "socket");
+        return fd;
 }
 
 int hull_unix_listen(const char *path, struct hull_error **err)
 {
         _cleanup_close_ int fd = -1;
         struct sockaddr_un sa;
-        int r;
 
-        r = unix_address(path, &sa, err);
-        if (r < 0)
-                return r;
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        fd = unix_socket(path, &sa, err);
         if (fd < 0)
-                return hull_error_errno(err, errno, "socket");
+                return fd;
         if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
                 return hull_error_errno(err, errno, "bind %s", path);
         if (listen(fd, 128) < 0)
@@ -192,14 +194,10 @@ int hull_unix_connect(const char *path, struct hull_error **err)
 {
         _cleanup_close_ int fd = -1;
         struct sockaddr_un sa;
-        int r;
 
-        r = unix_address(path, &sa, err);
-        if (r < 0)
-                return r;
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        fd = unix_socket(path, &sa, err);
         if (fd < 0)
-                return hull_error_errno(err, errno, "socket");
+                return fd;
         if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
                 return hull_error_errno(err, errno, "connect %s", path);
         return TAKE_FD(fd);
