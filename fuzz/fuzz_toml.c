@@ -39,8 +39,11 @@ static void check_tree(const struct hull_toml_value *v, unsigned depth)
         case HULL_TOML_TABLE:
                 CHECK(depth <= HULL_TOML_MAX_DEPTH);
                 for (size_t i = 0; i < v->table.len; i++) {
-                        /* A key found by name is this very entry: no key appears twice in a table. */
-                        CHECK(hull_toml_table_get(v, v->table.items[i].key) == v->table.items[i].value);
+                        /* A key found by name is this very entry: no key appears twice in a table. A key holding
+                         * U+0000 cannot be named by a C string. */
+                        CHECK(v->table.items[i].key[v->table.items[i].key_len] == '\0');
+                        if (strlen(v->table.items[i].key) == v->table.items[i].key_len)
+                                CHECK(hull_toml_table_get(v, v->table.items[i].key) == v->table.items[i].value);
                         check_tree(v->table.items[i].value, depth + 1);
                 }
                 break;

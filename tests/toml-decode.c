@@ -89,7 +89,7 @@ static void put_value(const struct hull_toml_value *v)
                 for (size_t i = 0; i < v->table.len; i++) {
                         if (i)
                                 putchar(',');
-                        put_json_string(v->table.items[i].key, strlen(v->table.items[i].key));
+                        put_json_string(v->table.items[i].key, v->table.items[i].key_len);
                         putchar(':');
                         put_value(v->table.items[i].value);
                 }

@@ -10,10 +10,13 @@
 #include "error.h"
 #include "toml/toml.h"
 
-static void write_string(FILE *out, const char *s)
+/* len bytes of s as a TOML basic string (TOML strings and quoted keys may hold U+0000). */
+static void write_string_len(FILE *out, const char *s, size_t len)
 {
+        const unsigned char *end = (const unsigned char *)s + len;
+
         fputc('"', out);
-        for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        for (const unsigned char *p = (const unsigned char *)s; p < end; p++) {
                 switch (*p) {
                 case '"':
                         fputs("\\\"", out);
@@ -44,6 +47,11 @@ static void write_string(FILE *out, const char *s)
                 }
         }
         fputc('"', out);
+}
+
+static void write_string(FILE *out, const char *s)
+{
+        write_string_len(out, s, strlen(s));
 }
 
 static void write_float(FILE *out, double x)
@@ -77,7 +85,7 @@ static void write_toml_value(FILE *out, const struct hull_toml_value *v)
 {
         switch (v->type) {
         case HULL_TOML_STRING:
-                write_string(out, v->string.ptr);
+                write_string_len(out, v->string.ptr, v->string.len);
                 break;
         case HULL_TOML_INTEGER:
                 fprintf(out, "%" PRId64, v->integer);
@@ -117,7 +125,7 @@ static void write_toml_value(FILE *out, const struct hull_toml_value *v)
                 fputc('{', out);
                 for (size_t i = 0; i < v->table.len; i++) {
                         fputs(i ? ", " : " ", out);
-                        write_string(out, v->table.items[i].key);
+                        write_string_len(out, v->table.items[i].key, v->table.items[i].key_len);
                         fputs(" = ", out);
                         write_toml_value(out, v->table.items[i].value);
                 }

@@ -409,17 +409,55 @@ static const struct hull_config_key *find_key(const struct hull_config_section *
         return NULL;
 }
 
+/* Whether a TOML key is name: a quoted key may hold U+0000 ("\u0000"), and such a key is no configuration key. */
+static bool key_is(const struct hull_toml_kv *kv, const char *name)
+{
+        return kv->key_len == strlen(name) && memcmp(kv->key, name, kv->key_len) == 0;
+}
+
+static bool key_is_plain(const struct hull_toml_kv *kv)
+{
+        return strlen(kv->key) == kv->key_len;
+}
+
+/* "<prefix><key>" for messages, a NUL in the key written as \u0000 so that it is not cut short there. */
+static char *key_name(const char *prefix, const struct hull_toml_kv *kv)
+{
+        size_t n = strlen(prefix), o;
+        char *s = malloc(n + kv->key_len * 6 + 1);
+
+        if (!s)
+                return NULL;
+        memcpy(s, prefix, n);
+        o = n;
+        for (size_t i = 0; i < kv->key_len; i++) {
+                if (kv->key[i] == '\0') {
+                        memcpy(s + o, "\\u0000", 6);
+                        o += 6;
+                } else
+                        s[o++] = kv->key[i];
+        }
+        s[o] = '\0';
+        return s;
+}
+
 static int apply_section(struct load_ctx *ctx, const struct hull_config_section *s, const char *section,
                          const struct hull_toml_value *table, void *base)
 {
         for (size_t i = 0; i < table->table.len; i++) {
                 const struct hull_toml_kv *kv = &table->table.items[i];
-                const struct hull_config_key *k = find_key(s, kv->key);
+                const struct hull_config_key *k = key_is_plain(kv) ? find_key(s, kv->key) : NULL;
                 _cleanup_free_ char *full = NULL;
                 bool is_default = true;
                 int r;
 
-                full = strdup_printf("%s.%s", section, kv->key);
+                full = strdup_printf("%s.", section);
+                if (full) {
+                        char *k_full = key_name(full, kv);
+
+                        free(full);
+                        full = k_full;
+                }
                 if (!full)
                         return hull_error_oom(ctx->err);
                 if (!k) {
@@ -471,12 +509,15 @@ static int pick_hypervisor(struct load_ctx *ctx, const struct hull_toml_value *r
                 if (kv->value->type != HULL_TOML_TABLE)
                         return hull_error_set(ctx->err, EINVAL, "%s:%u: hypervisor.%s: expected table, got %s",
                                               ctx->file, kv->value->line, kv->key, toml_type_name(kv->value->type));
-                kind = hull_config_hypervisor_kind_from_string(kv->key);
-                if (kind < 0 || !streq(kv->key, kind_sections[kind]))
+                kind = key_is_plain(kv) ? hull_config_hypervisor_kind_from_string(kv->key) : -1;
+                if (kind < 0 || !key_is(kv, kind_sections[kind])) {
+                        _cleanup_free_ char *name = key_name("", kv);
+
                         return hull_error_set(ctx->err, EINVAL,
                                               "%s:%u: [hypervisor.%s]: hypervisor not supported by hull (use one of "
                                               "qemu, clh, firecracker, dragonball, stratovirt)",
-                                              ctx->file, kv->value->line, kv->key);
+                                              ctx->file, kv->value->line, name ? name : "?");
+                }
                 if (found)
                         return hull_error_set(ctx->err, EINVAL,
                                               "%s:%u: [hypervisor.%s]: more than one hypervisor section "
@@ -593,7 +634,7 @@ static int load_tree(struct load_ctx *ctx, const struct hull_toml_value *root)
                 const struct hull_config_section *s = NULL;
                 void *base = NULL;
 
-                if (streq(kv->key, "hypervisor")) {
+                if (key_is(kv, "hypervisor")) {
                         char sec[64];
                         if (!hyp_kv)
                                 continue; /* an empty [hypervisor] table */
@@ -603,7 +644,7 @@ static int load_tree(struct load_ctx *ctx, const struct hull_toml_value *root)
                                 return r;
                         continue;
                 }
-                if (streq(kv->key, "agent")) {
+                if (key_is(kv, "agent")) {
                         if (v->type != HULL_TOML_TABLE)
                                 return hull_error_set(ctx->err, EINVAL, "%s:%u: agent: expected table, got %s",
                                                       ctx->file, v->line, toml_type_name(v->type));
@@ -611,10 +652,10 @@ static int load_tree(struct load_ctx *ctx, const struct hull_toml_value *root)
                                 const struct hull_toml_kv *a = &v->table.items[j];
                                 _cleanup_free_ char *name = NULL;
 
-                                name = strdup_printf("agent.%s", a->key);
+                                name = key_name("agent.", a);
                                 if (!name)
                                         return hull_error_oom(ctx->err);
-                                if (!streq(a->key, "kata")) {
+                                if (!key_is(a, "kata")) {
                                         r = add_warning(ctx, HULL_CONFIG_WARNING_UNKNOWN_SECTION, a->value->line, name,
                                                         "unknown agent (only agent.kata), ignored");
                                         if (r < 0)
@@ -631,21 +672,25 @@ static int load_tree(struct load_ctx *ctx, const struct hull_toml_value *root)
                         }
                         continue;
                 }
-                if (streq(kv->key, "runtime")) {
+                if (key_is(kv, "runtime")) {
                         s = &hull_config_section_runtime;
                         base = &c->runtime;
-                } else if (streq(kv->key, "factory")) {
+                } else if (key_is(kv, "factory")) {
                         s = &hull_config_section_factory;
                         base = &c->factory;
-                } else if (streq(kv->key, "image")) {
+                } else if (key_is(kv, "image")) {
                         s = &hull_config_section_image;
                         base = &c->image;
                 }
                 if (!s) {
                         bool is_table = v->type == HULL_TOML_TABLE;
+                        _cleanup_free_ char *name = key_name("", kv);
+
+                        if (!name)
+                                return hull_error_oom(ctx->err);
                         r = add_warning(
                                 ctx, is_table ? HULL_CONFIG_WARNING_UNKNOWN_SECTION : HULL_CONFIG_WARNING_UNKNOWN_KEY,
-                                v->line, kv->key, is_table ? "unknown section, ignored" : "unknown key, ignored");
+                                v->line, name, is_table ? "unknown section, ignored" : "unknown key, ignored");
                         if (r < 0)
                                 return r;
                         continue;

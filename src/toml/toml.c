@@ -23,7 +23,8 @@ enum {
  * with many keys, and the flags above live here rather than in the public struct. */
 struct key_slot {
         const struct hull_toml_value *table; /* NULL: an empty slot */
-        const char *key; /* owned by the table's hull_toml_kv */
+        const char *key; /* owned by the table's hull_toml_kv; may hold NUL */
+        size_t key_len;
         struct hull_toml_value *value;
         uint64_t hash;
         unsigned flags;
@@ -51,7 +52,8 @@ struct parser {
 /* A dotted key, split: every part with where it was written (for messages). */
 struct key_path {
         struct {
-                char *name;
+                char *name; /* NUL-terminated, may hold U+0000: len is its length */
+                size_t len;
                 const char *at;
         } parts[HULL_TOML_MAX_DEPTH];
         size_t n;
@@ -188,11 +190,12 @@ static const char *describe(const struct parser *ps, const char *at, char buf[st
 }
 
 /* A key as it can appear in a message: bounded and without control characters. */
-static const char *printable_key(const char *key, char buf[static 64])
+static const char *printable_key(const char *key, size_t len, char buf[static 64])
 {
+        const char *end = key + len;
         size_t o = 0;
 
-        for (; *key && o < 56; key++) {
+        for (; key < end && o < 56; key++) {
                 unsigned char c = (unsigned char)*key;
 
                 if (c < 0x20 || c == 0x7f)
@@ -200,7 +203,7 @@ static const char *printable_key(const char *key, char buf[static 64])
                 else
                         buf[o++] = (char)c;
         }
-        if (*key) {
+        if (key < end) {
                 memcpy(buf + o, "...", 3);
                 o += 3;
         }
@@ -391,30 +394,31 @@ static int reserve_one(void **items, size_t len, size_t size)
         return 0;
 }
 
-static uint64_t key_hash(const struct hull_toml_value *table, const char *key)
+static uint64_t key_hash(const struct hull_toml_value *table, const char *key, size_t len)
 {
         uint64_t h = 0xcbf29ce484222325ULL ^ ((uint64_t)(uintptr_t)table * 0x9e3779b97f4a7c15ULL);
 
-        for (; *key; key++) {
-                h ^= (unsigned char)*key;
+        for (size_t i = 0; i < len; i++) {
+                h ^= (unsigned char)key[i];
                 h *= 0x100000001b3ULL;
         }
         return h ^ (h >> 29);
 }
 
-static struct key_slot *index_find(struct key_index *ix, const struct hull_toml_value *table, const char *key)
+static struct key_slot *index_find(struct key_index *ix, const struct hull_toml_value *table, const char *key,
+                                   size_t len)
 {
         uint64_t h;
 
         if (ix->cap == 0)
                 return NULL;
-        h = key_hash(table, key);
+        h = key_hash(table, key, len);
         for (size_t i = h & (ix->cap - 1);; i = (i + 1) & (ix->cap - 1)) {
                 struct key_slot *s = &ix->slots[i];
 
                 if (!s->table)
                         return NULL;
-                if (s->hash == h && s->table == table && streq(s->key, key))
+                if (s->hash == h && s->table == table && s->key_len == len && memcmp(s->key, key, len) == 0)
                         return s;
         }
 }
@@ -428,11 +432,16 @@ static void index_put(struct key_slot *slots, size_t cap, const struct key_slot 
         slots[i] = *src;
 }
 
-static int index_add(struct key_index *ix, const struct hull_toml_value *table, const char *key,
+static int index_add(struct key_index *ix, const struct hull_toml_value *table, const char *key, size_t len,
                      struct hull_toml_value *value, unsigned flags)
 {
         struct key_slot s = {
-                .table = table, .key = key, .value = value, .hash = key_hash(table, key), .flags = flags
+                .table = table,
+                .key = key,
+                .key_len = len,
+                .value = value,
+                .hash = key_hash(table, key, len),
+                .flags = flags,
         };
 
         if ((ix->used + 1) * 2 > ix->cap) {
@@ -454,8 +463,8 @@ static int index_add(struct key_index *ix, const struct hull_toml_value *table, 
 }
 
 /* Add key = value to a table; takes ownership of both, also on failure. */
-static int table_add(struct parser *ps, struct hull_toml_value *table, char *key, struct hull_toml_value *value,
-                     unsigned flags)
+static int table_add(struct parser *ps, struct hull_toml_value *table, char *key, size_t key_len,
+                     struct hull_toml_value *value, unsigned flags)
 {
         struct hull_toml_kv *kv;
 
@@ -466,8 +475,9 @@ static int table_add(struct parser *ps, struct hull_toml_value *table, char *key
         }
         kv = &table->table.items[table->table.len++];
         kv->key = key;
+        kv->key_len = key_len;
         kv->value = value;
-        if (index_add(&ps->index, table, key, value, flags) < 0)
+        if (index_add(&ps->index, table, key, key_len, value, flags) < 0)
                 return oom(ps);
         return 0;
 }
@@ -484,8 +494,8 @@ static int array_add(struct parser *ps, struct hull_toml_value *array, struct hu
 }
 
 /* Make an empty table (or array) under key in table; returns it, owned by the tree. */
-static int table_add_new(struct parser *ps, struct hull_toml_value *table, char *key, enum hull_toml_type type,
-                         unsigned flags, const char *at, struct hull_toml_value **ret)
+static int table_add_new(struct parser *ps, struct hull_toml_value *table, char *key, size_t key_len,
+                         enum hull_toml_type type, unsigned flags, const char *at, struct hull_toml_value **ret)
 {
         struct hull_toml_value *v = value_new(type);
         int r;
@@ -495,7 +505,7 @@ static int table_add_new(struct parser *ps, struct hull_toml_value *table, char 
                 return oom(ps);
         }
         mark(ps, v, at);
-        r = table_add(ps, table, key, v, flags);
+        r = table_add(ps, table, key, key_len, v, flags);
         if (r < 0)
                 return r;
         *ret = v;
@@ -768,20 +778,18 @@ static int parse_key(struct parser *ps, struct key_path *kp)
                         r = parse_string(ps, true, &name, &len);
                         if (r < 0)
                                 return r;
-                        if (strlen(name) != len) {
-                                free(name);
-                                return fail(ps, at, "a key cannot contain U+0000");
-                        }
                 } else {
                         while (ps->p < ps->end && is_bare_key_char(*ps->p))
                                 ps->p++;
                         if (ps->p == at)
                                 return fail(ps, at, "expected a key, found %s", describe(ps, at, buf));
-                        name = strndup(at, (size_t)(ps->p - at));
+                        len = (size_t)(ps->p - at);
+                        name = strndup(at, len);
                         if (!name)
                                 return oom(ps);
                 }
                 kp->parts[kp->n].name = name;
+                kp->parts[kp->n].len = len;
                 kp->parts[kp->n].at = at;
                 kp->n++;
                 skip_ws(ps);
@@ -1208,10 +1216,10 @@ static int parse_keyval(struct parser *ps, struct hull_toml_value *table, unsign
         if (depth + last > HULL_TOML_MAX_DEPTH)
                 return fail(ps, kp.parts[0].at, "tables nested more than %d levels deep", HULL_TOML_MAX_DEPTH);
         for (size_t i = 0; i < last; i++) {
-                slot = index_find(&ps->index, t, kp.parts[i].name);
+                slot = index_find(&ps->index, t, kp.parts[i].name, kp.parts[i].len);
                 if (!slot) {
-                        r = table_add_new(ps, t, TAKE_PTR(kp.parts[i].name), HULL_TOML_TABLE, KEY_DOTTED,
-                                          kp.parts[i].at, &t);
+                        r = table_add_new(ps, t, TAKE_PTR(kp.parts[i].name), kp.parts[i].len, HULL_TOML_TABLE,
+                                          KEY_DOTTED, kp.parts[i].at, &t);
                         if (r < 0)
                                 return r;
                 } else if (slot->value->type == HULL_TOML_TABLE && !(slot->flags & (KEY_INLINE | KEY_DEFINED))) {
@@ -1220,20 +1228,22 @@ static int parse_keyval(struct parser *ps, struct hull_toml_value *table, unsign
                         t = slot->value;
                 } else if (slot->value->type == HULL_TOML_TABLE && (slot->flags & KEY_DEFINED))
                         return fail(ps, kp.parts[i].at, "dotted key cannot add to table '%s' defined by a header",
-                                    printable_key(kp.parts[i].name, kbuf));
+                                    printable_key(kp.parts[i].name, kp.parts[i].len, kbuf));
                 else
-                        return fail(ps, kp.parts[i].at, "key '%s' is already %s", printable_key(kp.parts[i].name, kbuf),
+                        return fail(ps, kp.parts[i].at, "key '%s' is already %s",
+                                    printable_key(kp.parts[i].name, kp.parts[i].len, kbuf),
                                     what_is(slot->value, slot->flags));
                 depth++;
         }
-        slot = index_find(&ps->index, t, kp.parts[last].name);
+        slot = index_find(&ps->index, t, kp.parts[last].name, kp.parts[last].len);
         if (slot)
                 return fail(ps, kp.parts[last].at, "duplicate key '%s' (already %s)",
-                            printable_key(kp.parts[last].name, kbuf), what_is(slot->value, slot->flags));
+                            printable_key(kp.parts[last].name, kp.parts[last].len, kbuf),
+                            what_is(slot->value, slot->flags));
         r = parse_value(ps, depth + 1, &v);
         if (r < 0)
                 return r;
-        return table_add(ps, t, TAKE_PTR(kp.parts[last].name), v,
+        return table_add(ps, t, TAKE_PTR(kp.parts[last].name), kp.parts[last].len, v,
                          v->type == HULL_TOML_TABLE || v->type == HULL_TOML_ARRAY ? KEY_INLINE : 0);
 }
 
@@ -1262,9 +1272,10 @@ static int parse_header(struct parser *ps, struct hull_toml_value *root, struct 
 
         last = kp.n - 1;
         for (size_t i = 0; i < last; i++) {
-                slot = index_find(&ps->index, t, kp.parts[i].name);
+                slot = index_find(&ps->index, t, kp.parts[i].name, kp.parts[i].len);
                 if (!slot) {
-                        r = table_add_new(ps, t, TAKE_PTR(kp.parts[i].name), HULL_TOML_TABLE, KEY_IMPLICIT, at, &t);
+                        r = table_add_new(ps, t, TAKE_PTR(kp.parts[i].name), kp.parts[i].len, HULL_TOML_TABLE,
+                                          KEY_IMPLICIT, at, &t);
                         if (r < 0)
                                 return r;
                         depth++;
@@ -1277,25 +1288,28 @@ static int parse_header(struct parser *ps, struct hull_toml_value *root, struct 
                         depth += 2;
                 } else
                         return fail(ps, kp.parts[i].at, "cannot add a table to '%s': it is already %s",
-                                    printable_key(kp.parts[i].name, kbuf), what_is(slot->value, slot->flags));
+                                    printable_key(kp.parts[i].name, kp.parts[i].len, kbuf),
+                                    what_is(slot->value, slot->flags));
         }
         depth += aot ? 2 : 1;
         if (depth > HULL_TOML_MAX_DEPTH)
                 return fail(ps, at, "tables nested more than %d levels deep", HULL_TOML_MAX_DEPTH);
 
-        slot = index_find(&ps->index, t, kp.parts[last].name);
+        slot = index_find(&ps->index, t, kp.parts[last].name, kp.parts[last].len);
         if (aot) {
                 struct hull_toml_value *array;
 
                 if (!slot) {
-                        r = table_add_new(ps, t, TAKE_PTR(kp.parts[last].name), HULL_TOML_ARRAY, KEY_AOT, at, &array);
+                        r = table_add_new(ps, t, TAKE_PTR(kp.parts[last].name), kp.parts[last].len, HULL_TOML_ARRAY,
+                                          KEY_AOT, at, &array);
                         if (r < 0)
                                 return r;
                 } else if (slot->value->type == HULL_TOML_ARRAY && (slot->flags & KEY_AOT))
                         array = slot->value;
                 else
                         return fail(ps, kp.parts[last].at, "cannot define array of tables '%s': it is already %s",
-                                    printable_key(kp.parts[last].name, kbuf), what_is(slot->value, slot->flags));
+                                    printable_key(kp.parts[last].name, kp.parts[last].len, kbuf),
+                                    what_is(slot->value, slot->flags));
                 n = value_new(HULL_TOML_TABLE);
                 if (!n)
                         return oom(ps);
@@ -1304,7 +1318,8 @@ static int parse_header(struct parser *ps, struct hull_toml_value *root, struct 
                 if (r < 0)
                         return r;
         } else if (!slot) {
-                r = table_add_new(ps, t, TAKE_PTR(kp.parts[last].name), HULL_TOML_TABLE, KEY_DEFINED, at, &n);
+                r = table_add_new(ps, t, TAKE_PTR(kp.parts[last].name), kp.parts[last].len, HULL_TOML_TABLE,
+                                  KEY_DEFINED, at, &n);
                 if (r < 0)
                         return r;
         } else if (slot->value->type == HULL_TOML_TABLE && slot->flags == KEY_IMPLICIT) {
@@ -1313,13 +1328,14 @@ static int parse_header(struct parser *ps, struct hull_toml_value *root, struct 
                 mark(ps, n, at); /* where it is defined says more than where it was first implied */
         } else if (slot->value->type == HULL_TOML_TABLE && slot->flags == KEY_DEFINED)
                 return fail(ps, kp.parts[last].at, "table '%s' defined twice",
-                            printable_key(kp.parts[last].name, kbuf));
+                            printable_key(kp.parts[last].name, kp.parts[last].len, kbuf));
         else if (slot->value->type == HULL_TOML_TABLE && slot->flags == KEY_DOTTED)
                 return fail(ps, kp.parts[last].at, "table '%s' already defined by dotted keys",
-                            printable_key(kp.parts[last].name, kbuf));
+                            printable_key(kp.parts[last].name, kp.parts[last].len, kbuf));
         else
                 return fail(ps, kp.parts[last].at, "cannot define table '%s': it is already %s",
-                            printable_key(kp.parts[last].name, kbuf), what_is(slot->value, slot->flags));
+                            printable_key(kp.parts[last].name, kp.parts[last].len, kbuf),
+                            what_is(slot->value, slot->flags));
         *ret = n;
         *ret_depth = depth;
         return 0;
@@ -1398,10 +1414,13 @@ int hull_toml_parse(const char *data, size_t len, const char *filename, struct h
 
 const struct hull_toml_value *hull_toml_table_get(const struct hull_toml_value *table, const char *key)
 {
+        size_t len;
+
         if (!table || !key || table->type != HULL_TOML_TABLE)
                 return NULL;
+        len = strlen(key);
         for (size_t i = 0; i < table->table.len; i++)
-                if (streq(table->table.items[i].key, key))
+                if (table->table.items[i].key_len == len && memcmp(table->table.items[i].key, key, len) == 0)
                         return table->table.items[i].value;
         return NULL;
 }

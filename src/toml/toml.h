@@ -31,7 +31,8 @@ enum hull_toml_type {
 struct hull_toml_value;
 
 struct hull_toml_kv {
-        char *key; /* NUL-terminated; a key containing NUL is rejected by the parser */
+        char *key; /* NUL-terminated, but a quoted key may hold U+0000 ("\u0000"): key_len is its length */
+        size_t key_len;
         struct hull_toml_value *value;
 };
 
@@ -63,7 +64,7 @@ struct hull_toml_value {
 int hull_toml_parse(const char *data, size_t len, const char *filename, struct hull_toml_value **ret_root,
                     struct hull_error **err);
 
-/* NULL when key is absent or table is not a table. */
+/* NULL when key is absent or table is not a table. key is a C string, so it never matches a key holding U+0000. */
 const struct hull_toml_value *hull_toml_table_get(const struct hull_toml_value *table, const char *key);
 
 const char *hull_toml_type_name(enum hull_toml_type type);

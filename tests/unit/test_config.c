@@ -490,6 +490,30 @@ static void test_config_unknown_key_is_a_warning_with_file_and_line(void **state
         assert_string_equal(w->text, "test.toml:3: hypervisor.qemu.turbo: unknown key, ignored");
 }
 
+/* A quoted key may hold U+0000; it never matches a configuration key, even one it starts with. */
+static void test_config_key_holding_nul_is_unknown(void **state)
+{
+        _cleanup_(hull_config_freep) struct hull_config *c = NULL;
+        const struct hull_config_warning *w;
+
+        assert_int_equal(load("[hypervisor.qemu]\npath = \"/q\"\n\"path\\u0000x\" = \"/evil\"\n"
+                              "[\"runtime\\u0000\"]\nx = 1\n",
+                              &c, NULL),
+                         0);
+        assert_string_equal(c->hypervisor.path, "/q");
+        assert_int_equal(hull_config_get_warnings(c, NULL), 2);
+        w = find_warning(c, "hypervisor.qemu.path\\u0000x");
+        assert_non_null(w);
+        assert_int_equal(w->kind, HULL_CONFIG_WARNING_UNKNOWN_KEY);
+        assert_string_equal(w->text, "test.toml:3: hypervisor.qemu.path\\u0000x: unknown key, ignored");
+        w = find_warning(c, "runtime\\u0000");
+        assert_non_null(w);
+        assert_int_equal(w->kind, HULL_CONFIG_WARNING_UNKNOWN_SECTION);
+        expect_error("[hypervisor.\"qemu\\u0000\"]\n", -EINVAL,
+                     "test.toml:1: [hypervisor.qemu\\u0000]: hypervisor not supported by hull (use one of qemu, clh, "
+                     "firecracker, dragonball, stratovirt)");
+}
+
 static void test_config_unknown_sections_are_warnings(void **state)
 {
         _cleanup_(hull_config_freep) struct hull_config *c = NULL;
@@ -997,6 +1021,7 @@ int main(void)
                 cmocka_unit_test(test_config_rejects_two_hypervisor_sections),
                 cmocka_unit_test(test_config_rejects_hypervisor_hull_does_not_drive),
                 cmocka_unit_test(test_config_unknown_key_is_a_warning_with_file_and_line),
+                cmocka_unit_test(test_config_key_holding_nul_is_unknown),
                 cmocka_unit_test(test_config_unknown_sections_are_warnings),
                 cmocka_unit_test(test_config_unsupported_key_reported_once_when_not_default),
                 cmocka_unit_test(test_config_warnings_of_null_config),

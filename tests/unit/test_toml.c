@@ -212,10 +212,32 @@ static void test_toml_string_keeps_nul_from_escape(void **state)
         assert_memory_equal(s->string.ptr, "a\0b\xf0\x9f\x98\x80", 8); /* the NUL terminator too */
 }
 
-static void test_toml_rejects_nul_in_key(void **state)
+/* A quoted key may hold U+0000 (toml-test's valid/key/quoted-unicode): keys carry their length, and keys that
+ * differ only after a NUL are distinct, also for the duplicate rules. */
+static void test_toml_keys_may_hold_nul(void **state)
 {
-        parse_fails("\"a\\u0000b\" = 1\n", "t.toml:1:1: a key cannot contain U+0000");
-        parse_fails("[x.\"\\u0000\"]\n", "t.toml:1:4: a key cannot contain U+0000");
+        _cleanup_(hull_toml_freep) struct hull_toml_value *root = parse_ok(
+                "\"a\\u0000b\" = 1\n\"a\\u0000c\" = 2\na = 3\n[x.\"\\u0000\"]\ny = 4\n");
+        const struct hull_toml_value *x;
+
+        assert_int_equal(root->table.len, 4);
+        assert_int_equal(root->table.items[0].key_len, 3);
+        assert_memory_equal(root->table.items[0].key, "a\0b", 4); /* the NUL terminator too */
+        assert_int_equal(root->table.items[1].key_len, 3);
+        assert_memory_equal(root->table.items[1].key, "a\0c", 4);
+        assert_int_equal(root->table.items[1].value->integer, 2);
+        assert_int_equal(root->table.items[2].key_len, 1);
+        /* A C-string lookup never matches a key holding NUL: "a" is the third key, not "a\0b". */
+        assert_int_equal(get(root, "a", HULL_TOML_INTEGER)->integer, 3);
+        x = get(root, "x", HULL_TOML_TABLE);
+        assert_int_equal(x->table.len, 1);
+        assert_int_equal(x->table.items[0].key_len, 1);
+        assert_int_equal(x->table.items[0].key[0], '\0');
+        assert_null(hull_toml_table_get(x, ""));
+
+        parse_fails("\"a\\u0000b\" = 1\n\"a\\u0000b\" = 2\n",
+                    "t.toml:2:1: duplicate key 'a\\x00b' (already an integer)");
+        parse_fails("[\"\\u0000\"]\n[\"\\u0000\"]\n", "t.toml:2:2: table '\\x00' defined twice");
 }
 
 static void test_toml_string_escapes_and_validation(void **state)
@@ -531,7 +553,7 @@ int main(void)
                 cmocka_unit_test(test_toml_rejects_appending_to_static_array),
                 cmocka_unit_test(test_toml_arrays_mix_types_and_span_lines),
                 cmocka_unit_test(test_toml_string_keeps_nul_from_escape),
-                cmocka_unit_test(test_toml_rejects_nul_in_key),
+                cmocka_unit_test(test_toml_keys_may_hold_nul),
                 cmocka_unit_test(test_toml_string_escapes_and_validation),
                 cmocka_unit_test(test_toml_multiline_strings),
                 cmocka_unit_test(test_toml_integer_forms_and_limits),
