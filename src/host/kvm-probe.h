@@ -71,13 +71,15 @@ struct hull_kvm_probe_insn {
         uint8_t len;
         uint8_t bytes[15];
         bool ring0; /* needs CPL 0: control registers, xsetbv, port I/O */
+        bool xsave; /* part of the XSAVE steps, left out when KVM offers guests no XSAVE */
         const char *text; /* the instruction in Intel syntax */
 };
 const struct hull_kvm_probe_insn *hull_kvm_probe_insns(size_t *ret_count);
-/* Write the payload into buf; returns its length, 0 when len is too small. */
-size_t hull_kvm_probe_assemble(uint8_t *buf, size_t len);
-/* Check what a finished payload left in its XSAVE area (at HULL_KVM_PROBE_XSAVE) and data area
- * (at HULL_KVM_PROBE_DATA, 0x30 bytes). Returns true, or false with why filled in. */
+/* Write the payload into buf (without the XSAVE rows unless with_xsave); returns its length, 0 when len is too
+ * small. */
+size_t hull_kvm_probe_assemble(uint8_t *buf, size_t len, bool with_xsave);
+/* Check what a finished payload left in its XSAVE area (at HULL_KVM_PROBE_XSAVE; NULL when it ran without the
+ * XSAVE rows) and data area (at HULL_KVM_PROBE_DATA, 0x30 bytes). Returns true, or false with why filled in. */
 bool hull_kvm_probe_check_memory(const uint8_t *xsave_area, const uint8_t *data_area, char *why, size_t why_len);
 
 const char *hull_kvm_probe_step_name(enum hull_kvm_probe_step step);

@@ -34,7 +34,7 @@ static void test_probe_payload_assembles_to_table_length(void **state)
                 assert_non_null(insns[i].text);
                 total += insns[i].len;
         }
-        len = hull_kvm_probe_assemble(buf, sizeof(buf));
+        len = hull_kvm_probe_assemble(buf, sizeof(buf), true);
         assert_int_equal(len, total);
         assert_true(len < HULL_KVM_PROBE_STACK - HULL_KVM_PROBE_CODE);
         /* The first instruction is the first row's bytes; the payload ends in `jmp $`. */
@@ -47,7 +47,32 @@ static void test_probe_payload_refuses_small_buffer(void **state)
 {
         uint8_t buf[16];
 
-        assert_int_equal(hull_kvm_probe_assemble(buf, sizeof(buf)), 0);
+        assert_int_equal(hull_kvm_probe_assemble(buf, sizeof(buf), true), 0);
+}
+
+/* Without XSAVE the payload leaves out exactly the rows marked xsave (xsetbv, xsave, xrstor among them) and
+ * still announces every step. */
+static void test_probe_payload_without_xsave_drops_xsave_rows(void **state)
+{
+        const struct hull_kvm_probe_insn *insns;
+        uint8_t buf[4096];
+        size_t n, total = 0, dropped = 0, len;
+
+        insns = hull_kvm_probe_insns(&n);
+        for (size_t i = 0; i < n; i++) {
+                if (insns[i].xsave) {
+                        dropped++;
+                        assert_null(strstr(insns[i].text, "out dx"));
+                        continue;
+                }
+                assert_int_not_equal(strcmp(insns[i].text, "xsetbv"), 0);
+                assert_null(strstr(insns[i].text, "xsave ["));
+                assert_null(strstr(insns[i].text, "xrstor ["));
+                total += insns[i].len;
+        }
+        assert_true(dropped >= 3);
+        len = hull_kvm_probe_assemble(buf, sizeof(buf), false);
+        assert_int_equal(len, total);
 }
 
 /* Every step is announced once, in order, as mov al, n / mov dx, step port / out dx, al. */
@@ -490,6 +515,7 @@ int main(void)
                 cmocka_unit_test(test_probe_payload_announces_steps_in_order),
                 cmocka_unit_test(test_probe_payload_runs_in_user_mode),
                 cmocka_unit_test(test_probe_check_memory_rejects_untouched_memory),
+                cmocka_unit_test(test_probe_payload_without_xsave_drops_xsave_rows),
                 cmocka_unit_test(test_probe_describes_emulation_failure),
                 cmocka_unit_test(test_probe_describes_internal_error_without_bytes),
                 cmocka_unit_test(test_probe_describes_shutdown_and_fail_entry),
