@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 # Builds the guest assets from Debian's cloud kernel package: <outdir>/vmlinuz and <outdir>/hull-initrd.img
 # (newc cpio, gzip), holding hull-agent as /init and the kernel modules it loads, without touching /boot.
+# With --agent-only: only an initramfs holding hull-agent, for hull's trimmed kernel (guest/kernel/), which has
+# everything built in.
 """Guest asset builder for hull.
 
 The kernel package is fetched with `apt-get download` into a per-machine cache
@@ -338,19 +340,22 @@ class Cpio:
 
 
 def build_initramfs(agent, kver, mods, extra):
-    """The cpio archive; agent is the bytes of /init."""
+    """The cpio archive; agent is the bytes of /init. kver None: no modules at all (a kernel without modules)."""
     cpio = Cpio()
-    for d in ("dev", "proc", "sys", "run", "etc", "lib", "lib/modules", "lib/modules/" + kver):
+    dirs = ("dev", "proc", "sys", "run", "etc", "lib", "lib/modules", "lib/modules/" + kver) if kver else \
+        ("dev", "proc", "sys", "run", "etc")
+    for d in dirs:
         cpio.directory(d)
     cpio.directory("tmp", 0o1777)
     # The kernel opens /dev/console for init's stdio before init runs, so the node must be in the archive.
     cpio.chardev("dev/console", 5, 1, 0o600)
     cpio.chardev("dev/null", 1, 3, 0o666)
     cpio.file("init", agent, 0o755)
-    for name, _path, data in mods:
-        cpio.file("lib/modules/%s/%s.ko" % (kver, name), data)
-    load_list = "".join(name + "\n" for name, _path, _data in mods)
-    cpio.file("lib/modules/%s/modules.hull" % kver, load_list.encode())
+    if kver:
+        for name, _path, data in mods:
+            cpio.file("lib/modules/%s/%s.ko" % (kver, name), data)
+        load_list = "".join(name + "\n" for name, _path, _data in mods)
+        cpio.file("lib/modules/%s/modules.hull" % kver, load_list.encode())
     for src, dst in extra:
         parents = os.path.dirname(dst.strip("/"))
         for i, part in enumerate(parents.split("/") if parents else []):
@@ -388,7 +393,9 @@ def main(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--agent", required=True, help="the static hull-agent binary, installed as /init")
     p.add_argument("--outdir", required=True)
-    p.add_argument("--modules", required=True, help="file listing the module names to load at boot")
+    p.add_argument("--modules", help="file listing the module names to load at boot (required unless --agent-only)")
+    p.add_argument("--agent-only", action="store_true",
+                   help="only the initramfs, holding hull-agent and no modules (for the trimmed kernel); no kernel")
     p.add_argument("--cache", default=default_cache_dir())
     p.add_argument("--package", default=os.environ.get("HULL_GUEST_KERNEL_PACKAGE", META_PACKAGE))
     p.add_argument("--kernel-root", help="an unpacked kernel package to use instead of downloading one")
@@ -402,6 +409,18 @@ def main(argv):
             raise BuildError("--add %s: expected SRC=DST" % item)
         extra.append(tuple(item.split("=", 1)))
 
+    os.makedirs(args.outdir, exist_ok=True)
+    if args.agent_only:
+        agent = stripped(args.agent)
+        archive = build_initramfs(agent, None, [], extra)
+        initrd = gzip.compress(archive, compresslevel=9, mtime=0)
+        initrd_path = os.path.join(args.outdir, args.initrd_name)
+        write_atomic(initrd_path, initrd)
+        log("%s: %d bytes (%.1f MiB; %d bytes uncompressed), /init (hull-agent, stripped) %d bytes, no modules"
+            % (initrd_path, len(initrd), len(initrd) / 1048576.0, len(archive), len(agent)))
+        return 0
+    if not args.modules:
+        raise BuildError("--modules is required (or --agent-only)")
     root = args.kernel_root or fetch_kernel(args.cache, args.package)
     kver, moddir, vmlinuz = kernel_tree(root)
     modules, builtin = index_modules(moddir)

@@ -3,6 +3,7 @@
 # cached per machine by source version + fragment hash, then copied to <outdir>/vmlinuz-hull and vmlinux-hull.
 #
 # usage: guest/kernel/build.sh [--force] [--config-only] [OUTDIR]     (OUTDIR defaults to build/guest)
+#        guest/kernel/build.sh --check     exit 0 when the kernel can be built here (Debian's source is installed)
 # env:   HULL_CACHE_DIR (default ${XDG_CACHE_HOME:-~/.cache}/hull), HULL_KERNEL_ARCH (default: uname -m),
 #        HULL_KERNEL_JOBS (default: number of CPUs), HULL_KERNEL_KEEP_BUILD=1 keeps the object tree.
 set -euo pipefail
@@ -26,7 +27,11 @@ while [ $# -gt 0 ]; do
         case "$1" in
         --force) force=1 ;;
         --config-only) config_only=1 ;;
-        -h | --help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --check)
+                # meson's -Dguest_kernel=auto asks this at configure time; `make deps` installs the source.
+                if [ -f "$SOURCE_TAR" ]; then echo "yes: $SOURCE_TAR"; exit 0; fi
+                echo "no: $SOURCE_TAR is missing (apt-get install $SOURCE_PKG)"; exit 1 ;;
+        -h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) die "unknown option $1" ;;
         *) [ -z "$outdir" ] || die "more than one output directory"; outdir=$1 ;;
         esac

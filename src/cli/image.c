@@ -1,5 +1,6 @@
 /* `hull image build`: the guest kernel and hull-initrd.img, made by the guest asset builder (the same one `make`
- * runs) from Debian's cloud kernel and the hull-agent that belongs to this hull. */
+ * runs) from Debian's cloud kernel and the hull-agent that belongs to this hull; with --kernel also hull's trimmed
+ * kernel (guest/kernel/build.sh, cached per machine) and the agent-only initramfs it boots with. */
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -17,6 +18,28 @@ static const char *first_existing(const char *const *candidates, size_t n)
                 if (candidates[i] && access(candidates[i], F_OK) == 0)
                         return candidates[i];
         return NULL;
+}
+
+/* Runs argv (a NULL-terminated list) and waits for it; what names the step in errors. */
+static int run_builder(const char *const *argv, const char *what, struct hull_error **err)
+{
+        int status;
+        pid_t pid;
+
+        pid = fork();
+        if (pid < 0)
+                return hull_error_errno(err, errno, "image build: fork");
+        if (pid == 0) {
+                execvp(argv[0], (char **)argv);
+                fprintf(stderr, "hull: image build: %s: %s\n", argv[0], strerror(errno));
+                _exit(127);
+        }
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return hull_error_errno(err, errno, "image build: wait");
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                return hull_error_set(err, EIO, "image build: %s failed", what);
+        return 0;
 }
 
 /* <dir of the running hull>/../libexec/hull/hull-agent: where `make install` puts the agent. */
@@ -40,31 +63,33 @@ static char *installed_agent(void)
 static void usage(FILE *f)
 {
         fprintf(f,
-                "usage: hull image build [--output DIR] [--agent PATH] [--package DEB]\n"
+                "usage: hull image build [--output DIR] [--agent PATH] [--package DEB] [--kernel]\n"
                 "Builds DIR/vmlinuz and DIR/hull-initrd.img (default DIR: the current directory) from Debian's\n"
-                "cloud kernel (fetched once into ~/.cache/hull) and hull-agent.\n");
+                "cloud kernel (fetched once into ~/.cache/hull) and hull-agent.\n"
+                "--kernel: also hull's trimmed kernel from Debian's linux-source (DIR/vmlinuz-hull, DIR/vmlinux-hull;\n"
+                "minutes the first time, then from ~/.cache/hull/kernel) and DIR/hull-initrd-agent.img.\n");
 }
 
 static int image_build(int argc, char **argv, struct hull_error **err)
 {
         static const struct option longopts[] = {
-                { "output", required_argument, NULL, 'o' },
-                { "agent", required_argument, NULL, 'a' },
-                { "package", required_argument, NULL, 'p' },
-                { "help", no_argument, NULL, 'h' },
-                {},
+                { "output", required_argument, NULL, 'o' },  { "agent", required_argument, NULL, 'a' },
+                { "package", required_argument, NULL, 'p' }, { "kernel", no_argument, NULL, 'k' },
+                { "help", no_argument, NULL, 'h' },          {},
         };
         _cleanup_free_ char *inst_agent = installed_agent();
         const char *const scripts[] = { HULL_DATA_DIR "/guest/build-assets.py",
                                         HULL_SOURCE_DIR "/guest/build-assets.py" };
         const char *const lists[] = { HULL_DATA_DIR "/guest/modules.txt", HULL_SOURCE_DIR "/guest/modules.txt" };
         const char *const agents[] = { inst_agent, HULL_BUILD_DIR "/agent/hull-agent" };
-        const char *output = ".", *agent = NULL, *package = NULL, *script, *list;
-        int c, status;
-        pid_t pid;
+        const char *const kernel_scripts[] = { HULL_DATA_DIR "/guest/kernel/build.sh",
+                                               HULL_SOURCE_DIR "/guest/kernel/build.sh" };
+        const char *output = ".", *agent = NULL, *package = NULL, *script, *list, *kernel_script = NULL;
+        bool kernel = false;
+        int c, r;
 
         optind = 0;
-        while ((c = getopt_long(argc, argv, "o:a:p:h", longopts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "o:a:p:kh", longopts, NULL)) != -1) {
                 switch (c) {
                 case 'o':
                         output = optarg;
@@ -74,6 +99,9 @@ static int image_build(int argc, char **argv, struct hull_error **err)
                         break;
                 case 'p':
                         package = optarg;
+                        break;
+                case 'k':
+                        kernel = true;
                         break;
                 case 'h':
                         usage(stdout);
@@ -93,24 +121,29 @@ static int image_build(int argc, char **argv, struct hull_error **err)
         if (!agent || access(agent, X_OK) < 0)
                 return hull_error_set(err, ENOENT, "image build: no hull-agent (looked in %s and %s; use --agent)",
                                       agents[0] ? agents[0] : "libexec", agents[1]);
-        pid = fork();
-        if (pid < 0)
-                return hull_error_errno(err, errno, "image build: fork");
-        if (pid == 0) {
-                const char *args[] = { "python3",  script,      "--agent",
+        if (kernel) {
+                kernel_script = first_existing(kernel_scripts, ARRAY_SIZE(kernel_scripts));
+                if (!kernel_script)
+                        return hull_error_set(err, ENOENT, "image build: the kernel builder is not installed (%s)",
+                                              kernel_scripts[0]);
+        }
+
+        const char *const assets[] = { "python3",  script,      "--agent",
                                        agent,      "--modules", list,
                                        "--outdir", output,      package ? "--package" : NULL,
                                        package,    NULL };
-                execvp("python3", (char **)args);
-                perror("hull: image build: python3");
-                _exit(127);
-        }
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return hull_error_errno(err, errno, "image build: wait");
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                return hull_error_set(err, EIO, "image build: the guest asset builder failed");
-        return 0;
+        r = run_builder(assets, "the guest asset builder", err);
+        if (r < 0 || !kernel)
+                return r;
+        const char *const initrd[] = {
+                "python3",  script, "--agent", agent, "--agent-only", "--initrd-name", "hull-initrd-agent.img",
+                "--outdir", output, NULL
+        };
+        r = run_builder(initrd, "the guest asset builder (agent-only initramfs)", err);
+        if (r < 0)
+                return r;
+        const char *const kbuild[] = { kernel_script, output, NULL };
+        return run_builder(kbuild, "the kernel builder", err);
 }
 
 int hull_cli_image(const struct hull_cli_ctx *ctx, int argc, char **argv, struct hull_error **err)

@@ -87,12 +87,19 @@ static const char *const def_shared_fs[] = { "virtio-fs", "virtio-fs", "none", "
 static const char *const def_virtiofsd[] = { "/usr/lib/qemu/virtiofsd", "/usr/lib/qemu/virtiofsd", "", "",
                                              "/usr/lib/qemu/virtiofsd" };
 
+/* The guest kernel the build made (meson option guest_kernel): QEMU boots the bzImage, the others the PVH ELF. */
+static const char *const def_kernel[] = { HULL_DATA_DIR "/" HULL_GUEST_KERNEL_BZIMAGE,
+                                          HULL_DATA_DIR "/" HULL_GUEST_KERNEL_ELF,
+                                          HULL_DATA_DIR "/" HULL_GUEST_KERNEL_ELF,
+                                          HULL_DATA_DIR "/" HULL_GUEST_KERNEL_ELF,
+                                          HULL_DATA_DIR "/" HULL_GUEST_KERNEL_ELF };
+
 #define ST struct hull_config_hypervisor
 static const struct hull_config_key hypervisor_keys[] = {
         K_PATHK(path, ACT, def_path),
         K_PATH(ctlpath, 0, NULL),
         K_PATH(jailer_path, 0, NULL),
-        K_PATH(kernel, ACT, HULL_DATA_DIR "/vmlinuz"),
+        K_PATHK(kernel, ACT, def_kernel),
         K_PATH(initrd, ACT, NULL), /* hull's initrd is filled in when neither initrd nor image is set */
         K_PATH(image, 0, NULL), /* booting from a disk image is not implemented yet */
         K_STR(rootfs_type, 0, "ext4", rootfs_type_choices),

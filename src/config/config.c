@@ -553,7 +553,7 @@ static int finish(struct load_ctx *ctx, const struct hull_toml_kv *hyp_kv, const
                                       "%s:%u: %s.image: both initrd and image are set; Kata boots from one of them",
                                       ctx->file, line_of(ht, "image", 0), sec);
         if (!h->initrd[0] && !h->image[0]) {
-                char *s = strdup(HULL_DATA_DIR "/hull-initrd.img");
+                char *s = strdup(HULL_DATA_DIR "/" HULL_GUEST_INITRD);
                 if (!s)
                         return hull_error_oom(ctx->err);
                 free(h->initrd);

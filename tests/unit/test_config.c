@@ -122,8 +122,8 @@ static void test_config_empty_file_gives_kata_defaults_for_qemu(void **state)
         assert_true(c->hypervisor.default_vcpus == 1.0);
         assert_int_equal(c->hypervisor.memory_slots, 10);
         assert_string_equal(c->hypervisor.path, "/usr/bin/qemu-system-x86_64");
-        assert_string_equal(c->hypervisor.kernel, HULL_DATA_DIR "/vmlinuz");
-        assert_string_equal(c->hypervisor.initrd, HULL_DATA_DIR "/hull-initrd.img");
+        assert_string_equal(c->hypervisor.kernel, HULL_DATA_DIR "/" HULL_GUEST_KERNEL_BZIMAGE);
+        assert_string_equal(c->hypervisor.initrd, HULL_DATA_DIR "/" HULL_GUEST_INITRD);
         assert_string_equal(c->hypervisor.image, "");
         assert_string_equal(c->hypervisor.shared_fs, "virtio-fs");
         assert_string_equal(c->hypervisor.block_device_driver, "virtio-scsi");
@@ -769,8 +769,12 @@ static void check_shipped(const char *path, enum hull_config_hypervisor_kind kin
                 fail_msg("%s: %zu warnings, first: %s", path, n, w[0].text);
         assert_int_equal(c->hypervisor_kind, kind);
         assert_true(c->hypervisor_section_present);
-        assert_true(asprintf(&kernel, "%s/vmlinuz", data_dir) > 0);
-        assert_true(asprintf(&initrd, "%s/hull-initrd.img", data_dir) > 0);
+        /* hull's trimmed kernel (bzImage for QEMU, PVH ELF for the rest) with the agent-only initramfs, or
+         * Debian's pair: whichever the build made (meson option guest_kernel). */
+        assert_true(asprintf(&kernel, "%s/%s", data_dir,
+                             kind == HULL_CONFIG_HYPERVISOR_QEMU ? HULL_GUEST_KERNEL_BZIMAGE : HULL_GUEST_KERNEL_ELF) >
+                    0);
+        assert_true(asprintf(&initrd, "%s/%s", data_dir, HULL_GUEST_INITRD) > 0);
         assert_string_equal(c->hypervisor.kernel, kernel);
         assert_string_equal(c->hypervisor.initrd, initrd);
         assert_string_equal(c->hypervisor.image, "");
