@@ -1,0 +1,74 @@
+"""The nested-KVM test bed (tests/kvm-host/run): commands see a real /dev/kvm there, `hull check` finds KVM usable,
+and QEMU with KVM boots hull's guest to a healthy agent over vhost-vsock through the hull QEMU driver."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
+RUN_TIMEOUT = 600  # the outer VM is TCG on a shared 2-core machine
+
+
+@pytest.fixture(scope="session")
+def kvm_host(source_dir):
+    run = source_dir / "tests" / "kvm-host" / "run"
+    if not shutil.which("qemu-system-x86_64"):
+        pytest.skip("qemu-system-x86_64 is not installed")
+    if not os.access(VIRTIOFSD, os.X_OK):
+        pytest.skip(f"{VIRTIOFSD} is not installed")
+    if os.geteuid() != 0:
+        pytest.skip("the test bed runs virtiofsd with -o sandbox=chroot, which needs root")
+
+    def call(*args, share=None):
+        cmd = [str(run), "--timeout", str(RUN_TIMEOUT - 30)]
+        if share:
+            cmd += ["--share", share]
+        return subprocess.run(cmd + ["--"] + list(args), cwd=str(source_dir), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, timeout=RUN_TIMEOUT)
+
+    return call
+
+
+def test_kvm_host_runs_a_command_with_its_output_status_and_shared_dir(kvm_host):
+    share = tempfile.mkdtemp(prefix="hull-kvm-host-test-")
+    try:
+        script = ("echo out; echo err >&2; test -c /dev/kvm && test -c /dev/vhost-vsock && echo devices; "
+                  f"echo written > {share}/result; touch /etc/hull-kvm-host-scratch; exit 7")
+        proc = kvm_host("sh", "-c", script, share=share)
+        assert proc.returncode == 7, proc.stderr
+        assert proc.stdout.splitlines() == ["out", "devices"], proc.stdout
+        assert "err" in proc.stderr.splitlines()
+        with open(os.path.join(share, "result")) as f:
+            assert f.read() == "written\n"
+        # Writes outside --share directories stay in the VM.
+        assert not os.path.exists("/etc/hull-kvm-host-scratch")
+    finally:
+        shutil.rmtree(share, ignore_errors=True)
+
+
+def test_hull_check_in_kvm_host_reports_kvm_usable(kvm_host, hull_bin):
+    proc = kvm_host(hull_bin, "check", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["kvm"]["present"] is True
+    assert report["kvm"]["usable"] is True, report["kvm"]
+    hypervisors = json.dumps(report)
+    assert "qemu" in hypervisors
+
+
+def test_qemu_kvm_boots_hull_guest_to_a_healthy_agent_over_vhost_vsock(kvm_host, build_dir, source_dir):
+    guest = build_dir / "guest"
+    if not (guest / "vmlinuz").is_file() or not (guest / "hull-initrd.img").is_file():
+        pytest.skip(f"no guest assets in {guest}")
+    proc = kvm_host(str(source_dir / "tests" / "kvm-host" / "boot-agent"), "--build", str(build_dir), "--channel",
+                    "vsock")
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+    assert lines, f"no result: stdout={proc.stdout!r} stderr={proc.stderr[-3000:]}"
+    result = json.loads(lines[-1])
+    assert proc.returncode == 0 and result["ok"], result
+    assert result["channel"].startswith("vsock cid="), result
+    assert result["check"]["status"] == "SERVING"
+    assert result["version"]["agent_version"]
