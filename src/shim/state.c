@@ -1,0 +1,263 @@
+/* Where a sandbox's shim lives (socket, state directory), the two locks that make "one shim per sandbox" safe
+ * against concurrent starts, deletes and exits, and the cleanup after a shim that died. */
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+
+#include <json-c/json.h>
+
+#include "error.h"
+#include "fd.h"
+#include "log.h"
+#include "shim.h"
+
+#define STATE_JSON_MAX (1u << 20)
+#define STATE_MAX_PROCESSES 64
+/* A killed process is gone within milliseconds; a process stuck in D state is reported, not waited for. */
+#define KILL_WAIT_MS 5000
+
+static uint64_t fnv1a(uint64_t h, const char *s, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                h ^= (uint8_t)s[i];
+                h *= 0x100000001b3ull;
+        }
+        return h;
+}
+
+int hull_shim_paths_init(struct hull_shim_paths *p, const char *root, const char *containerd_address,
+                         const char *namespace_, const char *sandbox_id, struct hull_error **err)
+{
+        const char *parts[] = { containerd_address ? containerd_address : "", namespace_, sandbox_id };
+        /* Two FNV-1a 64 hashes with different offsets: 128 bits name the socket; a collision would need two
+         * sandboxes of the same root hashing alike, and start checks the state lock of its own sandbox anyway. */
+        uint64_t h1 = 0xcbf29ce484222325ull, h2 = 0x84222325cbf29ce4ull;
+        struct sockaddr_un sa;
+
+        memset(p, 0, sizeof(*p));
+        if (!hull_shim_id_valid(namespace_))
+                return hull_error_set(err, EINVAL, "invalid namespace \"%.80s\"", namespace_ ? namespace_ : "");
+        if (!hull_shim_id_valid(sandbox_id))
+                return hull_error_set(err, EINVAL, "invalid sandbox id \"%.80s\"", sandbox_id ? sandbox_id : "");
+        for (size_t i = 0; i < ARRAY_SIZE(parts); i++) {
+                h1 = fnv1a(h1, parts[i], strlen(parts[i]) + 1);
+                h2 = fnv1a(h2, parts[i], strlen(parts[i]) + 1);
+        }
+        if (!root || !*root)
+                root = HULL_SHIM_DEFAULT_ROOT;
+        if (root[0] != '/')
+                return hull_error_set(err, EINVAL, "shim root must be an absolute path: %s", root);
+        if (!(p->root = strdup(root)) || asprintf(&p->state_dir, "%s/%s/%s", root, namespace_, sandbox_id) < 0 ||
+            asprintf(&p->state_lock, "%s/lock", p->state_dir) < 0 ||
+            asprintf(&p->socket, "%s/s/%016llx%016llx", root, (unsigned long long)h1, (unsigned long long)h2) < 0 ||
+            asprintf(&p->start_lock, "%s.lock", p->socket) < 0) {
+                hull_shim_paths_done(p);
+                return hull_error_oom(err);
+        }
+        if (strlen(p->socket) >= sizeof(sa.sun_path)) {
+                int r = hull_error_set(err, ENAMETOOLONG, "socket path too long: %s", p->socket);
+
+                hull_shim_paths_done(p);
+                return r;
+        }
+        return 0;
+}
+
+void hull_shim_paths_done(struct hull_shim_paths *p)
+{
+        free(p->root);
+        free(p->state_dir);
+        free(p->state_lock);
+        free(p->socket);
+        free(p->start_lock);
+        memset(p, 0, sizeof(*p));
+}
+
+/* flock a file that others may unlink: retry until the locked inode is the one at path. */
+static int lock_file(const char *path, int op, struct hull_error **err)
+{
+        for (;;) {
+                _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+                struct stat st_fd, st_path;
+
+                if (fd < 0)
+                        return hull_error_errno(err, errno, "open %s", path);
+                while (flock(fd, op) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EWOULDBLOCK)
+                                return -EWOULDBLOCK;
+                        return hull_error_errno(err, errno, "flock %s", path);
+                }
+                if (fstat(fd, &st_fd) < 0)
+                        return hull_error_errno(err, errno, "stat %s", path);
+                if (stat(path, &st_path) == 0 && st_path.st_dev == st_fd.st_dev && st_path.st_ino == st_fd.st_ino)
+                        return TAKE_FD(fd);
+                /* unlinked (or replaced) by its owner while we waited: take the new one */
+        }
+}
+
+int hull_shim_start_lock(const struct hull_shim_paths *p, struct hull_error **err)
+{
+        _cleanup_free_ char *dir = NULL;
+        int r;
+
+        if (asprintf(&dir, "%s/s", p->root) < 0)
+                return hull_error_oom(err);
+        r = hull_mkdir_p(dir, 0711, err);
+        if (r < 0)
+                return r;
+        return lock_file(p->start_lock, LOCK_EX, err);
+}
+
+int hull_shim_state_lock(const struct hull_shim_paths *p, struct hull_error **err)
+{
+        int r = -ENOENT;
+
+        /* Another sandbox's exit may remove the (empty) namespace directory between mkdir and open: retry. */
+        for (int i = 0; i < 3 && r == -ENOENT; i++) {
+                hull_error_free(err ? TAKE_PTR(*err) : NULL);
+                r = hull_mkdir_p(p->state_dir, 0700, err);
+                if (r < 0)
+                        return r;
+                r = lock_file(p->state_lock, LOCK_EX | LOCK_NB, err);
+        }
+        return r;
+}
+
+void hull_shim_release(const struct hull_shim_paths *p)
+{
+        _cleanup_free_ char *ns_dir = strdup(p->state_dir);
+        char *slash;
+
+        unlink(p->start_lock);
+        if (ns_dir && (slash = strrchr(ns_dir, '/')) && slash != ns_dir) {
+                *slash = '\0';
+                rmdir(ns_dir);
+        }
+}
+
+/* Field 22 of /proc/<pid>/stat (after the comm's closing parenthesis, which may itself hold spaces). */
+static int proc_start_time(pid_t pid, uint64_t *ret)
+{
+        char path[64], buf[1024];
+        _cleanup_close_ int fd = -1;
+        ssize_t n;
+        char *p;
+        int field = 2;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        n = read(fd, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return -EIO;
+        buf[n] = '\0';
+        p = strrchr(buf, ')');
+        if (!p)
+                return -EBADMSG;
+        for (p++; *p && field < 22; p++)
+                if (*p == ' ')
+                        field++;
+        if (field != 22)
+                return -EBADMSG;
+        *ret = strtoull(p, NULL, 10);
+        return 0;
+}
+
+/* SIGKILL pid when it is still the process that was recorded, and wait (on its pidfd) until it is gone. */
+static void kill_recorded(const char *what, pid_t pid, uint64_t start_time)
+{
+        _cleanup_close_ int pidfd = -1;
+        struct pollfd pfd;
+        uint64_t now_start;
+
+        if (pid <= 1 || pid == getpid())
+                return;
+        /* The pidfd pins the process: checking the start time after opening it rules out pid reuse. */
+        pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+        if (pidfd < 0)
+                return;
+        if (proc_start_time(pid, &now_start) < 0 || (start_time && now_start != start_time))
+                return;
+        log_info("cleanup: killing %s pid %d", what, (int)pid);
+        if (syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) < 0)
+                return;
+        pfd = (struct pollfd){ .fd = pidfd, .events = POLLIN };
+        if (poll(&pfd, 1, KILL_WAIT_MS) == 0)
+                log_warn("cleanup: %s pid %d did not exit within %d ms", what, (int)pid, KILL_WAIT_MS);
+}
+
+static void kill_entry(struct json_object *o, const char *default_what)
+{
+        struct json_object *v;
+        const char *what = default_what;
+        int64_t pid = 0, start = 0;
+
+        if (!json_object_is_type(o, json_type_object))
+                return;
+        if (json_object_object_get_ex(o, "what", &v) && json_object_is_type(v, json_type_string))
+                what = json_object_get_string(v);
+        if (json_object_object_get_ex(o, "pid", &v) && json_object_is_type(v, json_type_int))
+                pid = json_object_get_int64(v);
+        if (json_object_object_get_ex(o, "start_time", &v) && json_object_is_type(v, json_type_int))
+                start = json_object_get_int64(v);
+        if (pid > 1 && pid < (1 << 22) && start >= 0)
+                kill_recorded(what, (pid_t)pid, (uint64_t)start);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+        if (remove(path) < 0 && errno != ENOENT)
+                log_warn("cleanup: remove %s: %s", path, strerror(errno));
+        return 0;
+}
+
+int hull_shim_cleanup_dead(const struct hull_shim_paths *p, struct hull_error **err)
+{
+        _cleanup_free_ char *state_path = NULL, *data = NULL;
+        struct json_object *root = NULL, *v;
+        struct stat st;
+        int r;
+
+        if (asprintf(&state_path, "%s/state.json", p->state_dir) < 0)
+                return hull_error_oom(err);
+        r = hull_read_file(state_path, STATE_JSON_MAX, &data, NULL, err);
+        if (r == -ENOENT) {
+                hull_error_free(err ? TAKE_PTR(*err) : NULL);
+        } else if (r < 0) {
+                log_warn("cleanup: %s", hull_error_message(err ? *err : NULL));
+                hull_error_free(err ? TAKE_PTR(*err) : NULL);
+        } else {
+                root = json_tokener_parse(data);
+                if (root && json_object_is_type(root, json_type_object)) {
+                        /* The VMM and virtiofsd first (they die with the shim through PDEATHSIG; this catches
+                         * the ones that did not), then a monitor entry if the service recorded one. */
+                        if (json_object_object_get_ex(root, "processes", &v) &&
+                            json_object_is_type(v, json_type_array)) {
+                                size_t n = MIN(json_object_array_length(v), (size_t)STATE_MAX_PROCESSES);
+
+                                for (size_t i = 0; i < n; i++)
+                                        kill_entry(json_object_array_get_idx(v, i), "process");
+                        }
+                        if (json_object_object_get_ex(root, "monitor", &v))
+                                kill_entry(v, "monitor");
+                } else {
+                        log_warn("cleanup: %s is not a JSON object", state_path);
+                }
+                json_object_put(root);
+        }
+        /* FTW_MOUNT: never descend into a mount (the sandbox's mounts live in the dead shim's namespace). */
+        if (lstat(p->state_dir, &st) == 0 && nftw(p->state_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
+                return hull_error_errno(err, errno, "remove %s", p->state_dir);
+        if (unlink(p->socket) < 0 && errno != ENOENT)
+                return hull_error_errno(err, errno, "remove %s", p->socket);
+        return 0;
+}
