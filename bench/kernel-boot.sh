@@ -1,6 +1,7 @@
 #!/bin/bash
 # Boot time to power-off, QEMU peak RSS and image sizes: hull's trimmed kernel vs Debian's cloud kernel,
 # under QEMU TCG (microvm) with a trivial /init. Median of HULL_BENCH_RUNS (default 5) boots each.
+# Then bench/agent-boot.py boots the real guest (hull-agent) on both kernels: agent ready, Health.Check, RSS.
 #
 # usage: bench/kernel-boot.sh [BUILD]   (BUILD defaults to build; results also in BUILD/bench/kernel-boot.json)
 # env:   HULL_CLOUD_KERNEL=<vmlinuz> picks the cloud kernel; otherwise BUILD/guest/vmlinuz, otherwise the
@@ -35,3 +36,7 @@ echo "kernel-boot: QEMU TCG microvm, 1 vCPU, 512 MiB, trivial /init to power-off
 guest/kernel/boottest/boottest.py --runs "$runs" --json "$build/bench/kernel-boot.json" \
         "hull (bzImage)=$build/guest/vmlinuz-hull" "debian-cloud (bzImage)=$cloud" \
         "hull (PVH vmlinux)=$build/guest/vmlinux-hull"
+
+# The real guest on each kernel: agent ready, first Health.Check, QEMU RSS, guest memory (bench/agent-boot.py).
+echo
+/usr/bin/python3 bench/agent-boot.py "$build" --runs "${HULL_BENCH_AGENT_RUNS:-3}" --json "$build/bench/agent-boot.json"

@@ -25,6 +25,36 @@ def guest_assets(build_dir):
     return None
 
 
+def guest_kernels(build_dir):
+    """{name: (kernel, initrd)} of the guest kernels built in a build directory: "hull", the trimmed kernel
+    (guest/kernel/) with the agent-only initramfs, and "debian", Debian's cloud kernel with the module initramfs."""
+    found = {}
+    for name, kernel, initrd in (("hull", "vmlinuz-hull", "hull-initrd-agent.img"),
+                                 ("debian", "vmlinuz", "hull-initrd.img")):
+        k, i = build_dir / "guest" / kernel, build_dir / "guest" / initrd
+        if k.is_file() and i.is_file():
+            found[name] = (k, i)
+    return found
+
+
+def default_guest(build_dir):
+    """(kernel, initrd) the shipped configurations boot: the trimmed kernel when built, else Debian's; or None."""
+    kernels = guest_kernels(build_dir)
+    return kernels.get("hull") or kernels.get("debian")
+
+
+def qemu_rss_kib(pid):
+    """VmHWM (peak resident set) of a running process in KiB, or None."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def host_tsc_khz():
     """The host's TSC rate: under TCG the guest's TSC runs at it (QEMU reads the host's TSC)."""
     try:

@@ -1,11 +1,16 @@
 """hull's guest: the initramfs the builder makes (hull-agent as /init, the kernel modules in dependency order), and
-a boot under QEMU TCG (microvm, virtio-serial channel) to hull-agent's ready line and a host connection."""
+a boot under QEMU TCG (microvm, virtio-serial channel) to hull-agent's ready line and a host connection; and both
+guest kernels (hull's trimmed kernel with the agent-only initramfs, Debian's cloud kernel with the module initramfs)
+booted to a healthy agent that runs a container."""
 import gzip
+import os
 import re
 import struct
+import time
 
 import pytest
 
+import agentctl
 import guestvm
 
 
@@ -133,3 +138,86 @@ def test_hull_image_build_reproduces_the_build_trees_initrd(assets, hull_bin, tm
     assert re.search(rb"hull-initrd.img: \d+ bytes", proc.stdout)
     assert (tmp_path / "hull-initrd.img").read_bytes() == initrd.read_bytes()
     assert (tmp_path / "vmlinuz").read_bytes() == (initrd.parent / "vmlinuz").read_bytes()
+
+
+def test_hull_image_build_kernel_gives_the_trimmed_kernel_and_agent_only_initrd(build_dir, hull_bin, tmp_path):
+    """`hull image build --kernel` also runs guest/kernel/build.sh (from the per-machine cache when built before)
+    and makes the agent-only initramfs: the same bytes as the build tree's."""
+    import subprocess
+
+    kernels = guestvm.guest_kernels(build_dir)
+    if "hull" not in kernels:
+        pytest.skip("trimmed kernel not built in %s/guest" % build_dir)
+    proc = subprocess.run([hull_bin, "image", "build", "--kernel", "--output", str(tmp_path)], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, timeout=1800)
+    assert proc.returncode == 0, proc.stdout.decode()
+    guest = build_dir / "guest"
+    for name in ("vmlinuz-hull", "vmlinux-hull", "hull-initrd-agent.img", "vmlinuz", "hull-initrd.img"):
+        assert (tmp_path / name).read_bytes() == (guest / name).read_bytes(), name
+
+
+def test_agent_only_initrd_holds_the_agent_and_no_modules(build_dir):
+    kernels = guestvm.guest_kernels(build_dir)
+    if "hull" not in kernels:
+        pytest.skip("trimmed kernel not built in %s/guest (meson -Dguest_kernel=debian, or no kernel source)" % build_dir)
+    files = read_newc(gzip.decompress(kernels["hull"][1].read_bytes()))
+    mode, _, _, init = files["init"]
+    assert init[:4] == b"\x7fELF" and mode & 0o111
+    assert files["dev/console"][1:3] == (5, 1)
+    assert not any(n.startswith("lib/") for n in files), "the trimmed kernel has no modules: %s" % sorted(files)
+    assert not any(n.startswith(("bin/", "sbin/", "usr/")) for n in files)
+
+
+@pytest.fixture(scope="module", params=["hull", "debian"])
+def kernel_guest(request, build_dir, hull_bin, tmp_path_factory):
+    """A guest booted on one of the two kernels, with a busybox rootfs shared through virtio-fs and a sandbox."""
+    kernels = guestvm.guest_kernels(build_dir)
+    if request.param not in kernels:
+        pytest.skip("%s guest kernel not built in %s/guest" % (request.param, build_dir))
+    for need in (guestvm.qemu_binary(), guestvm.VIRTIOFSD, agentctl.BUSYBOX):
+        if not need or not os.path.exists(need):
+            pytest.skip("missing %s" % need)
+    kernel, initrd = kernels[request.param]
+    tmp = tmp_path_factory.mktemp("kernel-" + request.param)
+    shared = tmp / "shared"
+    agentctl.make_busybox_rootfs(str(shared / "rootfs"))
+    vm = guestvm.GuestVM(kernel, initrd, tmp, append="agent.log=debug", shared_dir=shared)
+    vm.kernel_name = request.param
+    try:
+        _, vm.ready = vm.wait_for(r"hull-agent\[1\] info: ready: channel=(\S+) \((\S+)\) uptime=([0-9.]+)s "
+                                  r"modules=\[(.*)\]")
+        vm.ctl = agentctl.AgentCtl(hull_bin, "unix://" + vm.channel_path, timeout=300)
+        assert vm.ctl.ok("Check") == {"status": "SERVING"}
+        vm.health_after = time.monotonic() - vm.started
+        yield vm
+    finally:
+        if getattr(vm, "ctl", None):
+            vm.ctl.close()
+        vm.stop()
+
+
+def test_both_kernels_boot_to_a_healthy_agent_and_run_a_container(kernel_guest):
+    vm, ctl = kernel_guest, kernel_guest.ctl
+    loaded = vm.ready.group(4).split()
+    if vm.kernel_name == "hull":
+        # Everything is built in: the agent-only initramfs has no module list and nothing is loaded.
+        assert loaded == []
+    else:
+        for wanted in ("virtio_mmio", "virtio_console", "virtiofs", "overlay"):
+            assert wanted in loaded
+    assert "failed to load" not in vm.console()
+    ctl.ok("CreateSandbox", {"sandbox_id": "sb-" + vm.kernel_name, "hostname": "hull-guest", "storages": [
+        {"driver": "virtio-fs", "source": "hullfs", "fstype": "virtiofs", "mount_point": "/run/hull/shared"}]})
+    s = agentctl.spec("/run/hull/shared/rootfs", ["sh", "-c", "echo hello from $(hostname); cat /proc/version; exit 7"],
+                      hostname="c-" + vm.kernel_name)
+    ctl.ok("CreateContainer", {"container_id": "c1", "OCI": s})
+    ctl.ok("StartContainer", {"container_id": "c1"})
+    out = ctl.read_all("c1").decode()
+    assert out.startswith("hello from c-%s\nLinux version " % vm.kernel_name), out
+    # The container runs on the kernel booted: Debian's says "-cloud-amd64", hull's was built by "hull@hull".
+    assert ("hull@hull" in out) == (vm.kernel_name == "hull"), out
+    assert ctl.ok("WaitProcess", {"container_id": "c1"}) == {"status": 7}
+    ctl.ok("RemoveContainer", {"container_id": "c1"})
+    rss = guestvm.qemu_rss_kib(vm.proc.pid)
+    print("%s kernel: agent ready at %.2fs kernel uptime, Health.Check %.2fs after QEMU start, QEMU peak RSS %s KiB"
+          % (vm.kernel_name, float(vm.ready.group(3)), vm.health_after, rss))
