@@ -1,0 +1,312 @@
+/* The built-in VMM's VM object: assembles KVM, memory, boot, devices and vCPUs in order (each phase undone by
+ * hull_vmm_free() when a later one fails), runs the vCPU threads, and records why the VM ended. */
+#include "vmm/vmm.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "vmm/boot.h"
+#include "vmm/bus.h"
+#include "vmm/devices/i8042.h"
+#include "vmm/devices/serial.h"
+#include "error.h"
+#include "vmm/kvm.h"
+#include "vmm/memory.h"
+#include "vmm/vcpu.h"
+#include "vmm/vmm-internal.h"
+
+struct hull_vmm {
+        struct hull_vmm_config cfg;
+        struct hull_kvm kvm;
+        struct hull_guest_mem mem;
+        struct hull_bus io, mmio;
+        struct hull_vcpu *vcpus;
+        unsigned n_vcpus;
+        struct hull_serial *serial;
+        int exit_fd;
+
+        pthread_mutex_t lock; /* guards the fields below */
+        pthread_cond_t cond;
+        enum hull_vmm_exit_kind exit_kind;
+        char exit_message[256];
+        bool paused;
+        unsigned parked; /* vCPUs waiting in hull_vmm_vcpu_may_run() while paused */
+        bool started;
+
+        uint64_t exits_io, exits_mmio, exits_all;
+};
+
+static int vmm_setup(struct hull_vmm *vmm, struct hull_error **err)
+{
+        const struct hull_vmm_config *cfg = &vmm->cfg;
+        _cleanup_free_ struct kvm_cpuid2 *cpuid = NULL;
+        struct hull_boot_info boot = { .entry = cfg->entry };
+        int r;
+
+        if ((r = hull_kvm_open(&vmm->kvm, cfg->kvm_device, err)) < 0)
+                return r;
+        if ((r = hull_guest_mem_init(&vmm->mem, cfg->memory_mib << 20, cfg->memfd, err)) < 0 ||
+            (r = hull_guest_mem_register(&vmm->mem, vmm->kvm.vm_fd, err)) < 0)
+                return r;
+        if (cfg->kernel || cfg->long_mode)
+                if ((r = hull_boot_setup_long_mode(&vmm->mem, err)) < 0)
+                        return r;
+        if (cfg->kernel) {
+                if ((r = hull_boot_setup_mptable(&vmm->mem, cfg->vcpus, err)) < 0 ||
+                    (r = hull_boot_load_linux(&vmm->mem, cfg->kernel, cfg->initrd, cfg->cmdline ? cfg->cmdline : "",
+                                              &boot, err)) < 0)
+                        return r;
+        }
+        if ((r = hull_serial_new(vmm, HULL_SERIAL_COM1, HULL_SERIAL_COM1_IRQ, cfg->console_fd, &vmm->serial, err)) <
+                    0 ||
+            (r = hull_i8042_add(vmm, err)) < 0)
+                return r;
+
+        if ((r = hull_kvm_supported_cpuid(&vmm->kvm, &cpuid, err)) < 0)
+                return r;
+        vmm->vcpus = calloc(cfg->vcpus, sizeof(*vmm->vcpus));
+        if (!vmm->vcpus)
+                return hull_error_oom(err);
+        for (unsigned i = 0; i < cfg->vcpus; i++) {
+                vmm->vcpus[i].fd = -1;
+                r = hull_vcpu_init(&vmm->vcpus[i], vmm, &vmm->kvm, i, cfg->vcpus, cpuid, err);
+                vmm->n_vcpus = i + 1;
+                if (r < 0)
+                        return r;
+        }
+        /* The boot processor starts at the entry; application processors wait for INIT/SIPI in the kernel's APIC
+         * emulation (their state is KVM's reset state). */
+        if (cfg->kernel)
+                r = hull_vcpu_set_long_mode(&vmm->vcpus[0], boot.entry, boot.boot_params, err);
+        else if (cfg->long_mode)
+                r = hull_vcpu_set_long_mode(&vmm->vcpus[0], cfg->entry, 0, err);
+        else
+                r = hull_vcpu_set_real_mode(&vmm->vcpus[0], cfg->entry, err);
+        return r;
+}
+
+int hull_vmm_new(const struct hull_vmm_config *cfg, struct hull_vmm **ret, struct hull_error **err)
+{
+        _cleanup_(hull_vmm_freep) struct hull_vmm *vmm = NULL;
+        int r;
+
+        if (cfg->vcpus < 1 || cfg->vcpus > 254)
+                return hull_error_set(err, EINVAL, "builtin VMM: %u vCPUs (1..254)", cfg->vcpus);
+        vmm = calloc(1, sizeof(*vmm));
+        if (!vmm)
+                return hull_error_oom(err);
+        vmm->cfg = *cfg;
+        vmm->kvm.kvm_fd = vmm->kvm.vm_fd = -1;
+        vmm->mem.memfd = -1;
+        hull_bus_init(&vmm->io);
+        hull_bus_init(&vmm->mmio);
+        pthread_mutex_init(&vmm->lock, NULL);
+        pthread_cond_init(&vmm->cond, NULL);
+        vmm->exit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (vmm->exit_fd < 0)
+                return hull_error_errno(err, errno, "eventfd");
+        /* The configuration's strings belong to the caller; only set-up reads them. */
+        r = vmm_setup(vmm, err);
+        vmm->cfg.kernel = vmm->cfg.initrd = vmm->cfg.cmdline = vmm->cfg.kvm_device = NULL;
+        if (r < 0)
+                return hull_error_prefix(err, "builtin VMM");
+        *ret = TAKE_PTR(vmm);
+        return 0;
+}
+
+int hull_vmm_start(struct hull_vmm *vmm, struct hull_error **err)
+{
+        sigset_t all, old;
+        int r = 0;
+
+        if (vmm->started)
+                return hull_error_set(err, EALREADY, "builtin VMM: already started");
+        vmm->started = true;
+        /* vCPU threads take no process signals but their kick. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        for (unsigned i = 0; i < vmm->n_vcpus; i++) {
+                r = pthread_create(&vmm->vcpus[i].thread, NULL, hull_vcpu_thread, &vmm->vcpus[i]);
+                if (r != 0)
+                        break;
+                vmm->vcpus[i].started = true;
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (r != 0) {
+                hull_vmm_stop(vmm);
+                return hull_error_errno(err, r, "builtin VMM: start vCPU threads");
+        }
+        return 0;
+}
+
+int hull_vmm_exit_fd(const struct hull_vmm *vmm)
+{
+        return vmm->exit_fd;
+}
+
+enum hull_vmm_exit_kind hull_vmm_exit_reason(struct hull_vmm *vmm, const char **ret_message)
+{
+        enum hull_vmm_exit_kind k;
+
+        pthread_mutex_lock(&vmm->lock);
+        k = vmm->exit_kind;
+        pthread_mutex_unlock(&vmm->lock);
+        if (ret_message)
+                *ret_message = vmm->exit_message;
+        return k;
+}
+
+static void kick_all(struct hull_vmm *vmm)
+{
+        for (unsigned i = 0; i < vmm->n_vcpus; i++)
+                hull_vcpu_kick(&vmm->vcpus[i]);
+}
+
+void hull_vmm_fail(struct hull_vmm *vmm, enum hull_vmm_exit_kind kind, const char *fmt, ...)
+{
+        bool first = false;
+        va_list ap;
+
+        pthread_mutex_lock(&vmm->lock);
+        if (vmm->exit_kind == HULL_VMM_RUNNING) {
+                first = true;
+                vmm->exit_kind = kind;
+                va_start(ap, fmt);
+                vsnprintf(vmm->exit_message, sizeof(vmm->exit_message), fmt, ap);
+                va_end(ap);
+                pthread_cond_broadcast(&vmm->cond);
+        }
+        pthread_mutex_unlock(&vmm->lock);
+        if (first) {
+                uint64_t one = 1;
+                ssize_t n = write(vmm->exit_fd, &one, sizeof(one));
+                (void)n;
+                kick_all(vmm);
+        }
+}
+
+void hull_vmm_stop(struct hull_vmm *vmm)
+{
+        hull_vmm_fail(vmm, HULL_VMM_EXIT_STOPPED, "stopped");
+        for (unsigned i = 0; i < vmm->n_vcpus; i++) {
+                struct hull_vcpu *v = &vmm->vcpus[i];
+                if (v->started) {
+                        hull_vcpu_kick(v);
+                        pthread_join(v->thread, NULL);
+                        v->started = false;
+                }
+        }
+}
+
+bool hull_vmm_vcpu_may_run(struct hull_vmm *vmm)
+{
+        bool run;
+
+        pthread_mutex_lock(&vmm->lock);
+        if (vmm->paused && vmm->exit_kind == HULL_VMM_RUNNING) {
+                vmm->parked++;
+                pthread_cond_broadcast(&vmm->cond);
+                while (vmm->paused && vmm->exit_kind == HULL_VMM_RUNNING)
+                        pthread_cond_wait(&vmm->cond, &vmm->lock);
+                vmm->parked--;
+        }
+        run = vmm->exit_kind == HULL_VMM_RUNNING;
+        pthread_mutex_unlock(&vmm->lock);
+        return run;
+}
+
+int hull_vmm_pause(struct hull_vmm *vmm, struct hull_error **err)
+{
+        pthread_mutex_lock(&vmm->lock);
+        if (vmm->exit_kind != HULL_VMM_RUNNING) {
+                pthread_mutex_unlock(&vmm->lock);
+                return hull_error_set(err, ESRCH, "builtin VMM: the VM has ended");
+        }
+        vmm->paused = true;
+        pthread_mutex_unlock(&vmm->lock);
+        kick_all(vmm);
+        pthread_mutex_lock(&vmm->lock);
+        while (vmm->started && vmm->parked < vmm->n_vcpus && vmm->exit_kind == HULL_VMM_RUNNING)
+                pthread_cond_wait(&vmm->cond, &vmm->lock);
+        pthread_mutex_unlock(&vmm->lock);
+        return 0;
+}
+
+int hull_vmm_resume(struct hull_vmm *vmm, struct hull_error **err)
+{
+        (void)err;
+        pthread_mutex_lock(&vmm->lock);
+        vmm->paused = false;
+        pthread_cond_broadcast(&vmm->cond);
+        pthread_mutex_unlock(&vmm->lock);
+        return 0;
+}
+
+void hull_vmm_count_exit(struct hull_vmm *vmm, uint32_t exit_reason)
+{
+        __atomic_add_fetch(&vmm->exits_all, 1, __ATOMIC_RELAXED);
+        if (exit_reason == KVM_EXIT_IO)
+                __atomic_add_fetch(&vmm->exits_io, 1, __ATOMIC_RELAXED);
+        else if (exit_reason == KVM_EXIT_MMIO)
+                __atomic_add_fetch(&vmm->exits_mmio, 1, __ATOMIC_RELAXED);
+}
+
+void hull_vmm_exit_counts(struct hull_vmm *vmm, uint64_t *ret_io, uint64_t *ret_mmio, uint64_t *ret_all)
+{
+        *ret_io = __atomic_load_n(&vmm->exits_io, __ATOMIC_RELAXED);
+        *ret_mmio = __atomic_load_n(&vmm->exits_mmio, __ATOMIC_RELAXED);
+        *ret_all = __atomic_load_n(&vmm->exits_all, __ATOMIC_RELAXED);
+}
+
+const struct hull_guest_mem *hull_vmm_memory(const struct hull_vmm *vmm)
+{
+        return &vmm->mem;
+}
+
+struct hull_bus *hull_vmm_io_bus(struct hull_vmm *vmm)
+{
+        return &vmm->io;
+}
+
+struct hull_bus *hull_vmm_mmio_bus(struct hull_vmm *vmm)
+{
+        return &vmm->mmio;
+}
+
+int hull_vmm_vm_fd(const struct hull_vmm *vmm)
+{
+        return vmm->kvm.vm_fd;
+}
+
+int hull_vmm_irq_line(struct hull_vmm *vmm, uint32_t gsi, int level)
+{
+        return hull_kvm_irq_line(&vmm->kvm, gsi, level);
+}
+
+struct hull_vmm *hull_vmm_free(struct hull_vmm *vmm)
+{
+        if (!vmm)
+                return NULL;
+        hull_vmm_stop(vmm);
+        for (unsigned i = 0; i < vmm->n_vcpus; i++)
+                hull_vcpu_release(&vmm->vcpus[i]);
+        free(vmm->vcpus);
+        hull_serial_free(vmm->serial);
+        hull_guest_mem_release(&vmm->mem);
+        hull_kvm_close(&vmm->kvm);
+        hull_bus_release(&vmm->io);
+        hull_bus_release(&vmm->mmio);
+        if (vmm->exit_fd >= 0)
+                close(vmm->exit_fd);
+        pthread_cond_destroy(&vmm->cond);
+        pthread_mutex_destroy(&vmm->lock);
+        free(vmm);
+        return NULL;
+}
