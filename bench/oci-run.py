@@ -105,8 +105,15 @@ def main():
                 return 1
         # RSS with a container running: the monitor (what `hull create` leaves) and its VM's processes.
         pidfile = os.path.join(work, "pid")
-        subprocess.run([hull, "--root", root, "--config", config, "run", "-d", "--pid-file", pidfile, "-b", sleeper,
-                        "bench-rss"], stdin=subprocess.DEVNULL, check=True, capture_output=True, timeout=600)
+        # Not pipes: the detached container keeps its stdio open (a pipe's reader would wait for its end).
+        with open(os.path.join(work, "rss.err"), "w+") as err:
+            p = subprocess.run([hull, "--root", root, "--config", config, "run", "-d", "--pid-file", pidfile, "-b",
+                                sleeper, "bench-rss"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                               timeout=600)
+            if p.returncode != 0:
+                err.seek(0)
+                print("oci-run: hull run -d failed: " + err.read(), file=sys.stderr)
+                return 1
         monitor = int(open(pidfile).read())
         time.sleep(1)
         rss = {"monitor": rss_kib(monitor)}

@@ -310,167 +310,197 @@ static int waiter(const struct hull_oci_container *c, const char *exec_id)
         return status;
 }
 
-int hull_cli_exec(const struct hull_cli_ctx *ctx, int argc, char **argv, struct hull_error **err)
+static int absolute_path(const char *path, char **ret, struct hull_error **err)
 {
-        _cleanup_(hull_oci_container_freep) struct hull_oci_container *c = NULL;
-        _cleanup_(hull_task_client_freep) struct hull_task_client *client = NULL;
-        _cleanup_(hull_oci_fg_freep) struct hull_oci_fg *fg = NULL;
-        _cleanup_(hull_cli_console_freep) struct hull_cli_console *own_console = NULL;
-        _cleanup_free_ char *console = NULL, *in = NULL, *out = NULL, *errs = NULL;
+        _cleanup_free_ char *cwd = NULL;
+
+        if (path[0] == '/') {
+                *ret = strdup(path);
+                return *ret ? 0 : hull_error_oom(err);
+        }
+        cwd = getcwd(NULL, 0);
+        if (!cwd)
+                return hull_error_errno(err, errno, "getcwd");
+        return asprintf(ret, "%s/%s", cwd, path) < 0 ? hull_error_oom(err) : 0;
+}
+
+static void exec_args_done(struct exec_args *a)
+{
+        free(a->env);
+        free(a->caps);
+}
+
+static void json_putp(struct json_object **o)
+{
+        json_object_put(*o);
+}
+
+/* The stdio strings for the Task API: a console socket, or our own fds. */
+static int stdio_uris(bool terminal, const char *console, char **in, char **out, char **errs, struct hull_error **err)
+{
+        if (terminal) {
+                if (asprintf(out, "hull-console://%s", console) < 0)
+                        return hull_error_oom(err);
+                *in = strdup("");
+                *errs = strdup("");
+                return *in && *errs ? 0 : hull_error_oom(err);
+        }
+        if (hull_oci_fd_uri(STDIN_FILENO, in, err) < 0 || hull_oci_fd_uri(STDOUT_FILENO, out, err) < 0 ||
+            hull_oci_fd_uri(STDERR_FILENO, errs, err) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static void kill_process(struct hull_task_client *client, const char *id, const char *exec_id, int sig)
+{
+        Containerd__Task__V2__KillRequest req = CONTAINERD__TASK__V2__KILL_REQUEST__INIT;
+
+        req.id = (char *)id;
+        req.exec_id = (char *)exec_id;
+        req.signal = (uint32_t)sig;
+        hull_task_client_call_empty(client, "Kill", &req.base, HULL_TASK_TIMEOUT_SHORT_USEC, NULL);
+}
+
+/* Exec + Start of the process in the monitor; on a failure after Exec the process is deleted again. */
+static int exec_start(struct hull_task_client *client, const struct hull_oci_container *c, const char *exec_id,
+                      struct json_object *process, bool terminal, const char *in, const char *out, const char *errs,
+                      struct hull_cli_console *own_console, struct hull_oci_fg *fg, struct hull_error **err)
+{
         Containerd__Task__V2__ExecProcessRequest req = CONTAINERD__TASK__V2__EXEC_PROCESS_REQUEST__INIT;
         Containerd__Task__V2__StartRequest sreq = CONTAINERD__TASK__V2__START_REQUEST__INIT;
         Google__Protobuf__Any spec = GOOGLE__PROTOBUF__ANY__INIT;
-        struct json_object *process = NULL;
-        struct exec_args a = {};
         ProtobufCMessage *resp = NULL;
-        const char *status_name, *json;
-        char exec_id[33];
-        bool help, terminal;
-        int r, status;
-        pid_t pid;
+        const char *json;
+        int r;
 
-        r = parse_args(argc, argv, &a, &help, err);
-        if (r < 0 || help)
-                goto out;
-        r = hull_oci_container_load(ctx, a.id, &c, err);
-        if (r < 0)
-                goto out;
-        if (!hull_oci_monitor_alive(c)) {
-                r = hull_error_set(err, EINVAL, "cannot exec in a stopped container");
-                goto out;
-        }
-        r = hull_task_client_connect(c->dir, &client, err);
-        if (r < 0)
-                goto out;
-        r = hull_oci_container_status(c, client, &status_name, &pid, err);
-        if (r < 0)
-                goto out;
-        if (!streq(status_name, "running")) {
-                r = hull_error_set(err, EINVAL, "cannot exec in a %s container", status_name);
-                goto out;
-        }
-        r = build_process(&a, c, &process, err);
-        if (r < 0)
-                goto out;
-        terminal = process_terminal(process);
-        if (a.console_socket) {
-                if (!terminal) {
-                        r = hull_error_set(err, EINVAL, "cannot use console socket if hull will not allocate tty");
-                        goto out;
-                }
-                if (a.console_socket[0] == '/')
-                        console = strdup(a.console_socket);
-                else {
-                        _cleanup_free_ char *cwd = getcwd(NULL, 0);
-                        if (cwd && asprintf(&console, "%s/%s", cwd, a.console_socket) < 0)
-                                console = NULL;
-                }
-                if (!console) {
-                        r = hull_error_oom(err);
-                        goto out;
-                }
-        } else if (terminal) {
-                if (a.detach) {
-                        r = hull_error_set(err, EINVAL,
-                                           "cannot allocate tty if hull will detach without setting console socket");
-                        goto out;
-                }
-                r = hull_cli_console_new(&own_console, err);
-                if (r < 0)
-                        goto out;
-                console = strdup(hull_cli_console_path(own_console));
-                if (!console) {
-                        r = hull_error_oom(err);
-                        goto out;
-                }
-        }
-        if (terminal) {
-                if (asprintf(&out, "hull-console://%s", console) < 0 || !(in = strdup("")) || !(errs = strdup(""))) {
-                        r = hull_error_oom(err);
-                        goto out;
-                }
-        } else if (hull_oci_fd_uri(STDIN_FILENO, &in, err) < 0 || hull_oci_fd_uri(STDOUT_FILENO, &out, err) < 0 ||
-                   hull_oci_fd_uri(STDERR_FILENO, &errs, err) < 0) {
-                r = -ENOMEM;
-                goto out;
-        }
-        r = hull_oci_random_id(exec_id, err);
-        if (r < 0)
-                goto out;
-        if (!a.detach) {
-                r = hull_oci_fg_new(client, c->id, &fg, err);
-                if (r < 0)
-                        goto out;
-        }
         json = json_object_to_json_string_ext(process, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         spec.type_url = (char *)PROCESS_TYPE_URL;
         spec.value.data = (uint8_t *)json;
         spec.value.len = strlen(json);
         req.id = c->id;
-        req.exec_id = exec_id;
+        req.exec_id = (char *)exec_id;
         req.terminal = terminal;
-        req.stdin = in;
-        req.stdout = out;
-        req.stderr = errs;
+        req.stdin = (char *)in;
+        req.stdout = (char *)out;
+        req.stderr = (char *)errs;
         req.spec = &spec;
         r = hull_task_client_call_empty(client, "Exec", &req.base, HULL_TASK_TIMEOUT_LONG_USEC, err);
         if (r < 0)
-                goto out;
+                return r;
         if (own_console) {
                 r = hull_cli_console_attach(own_console, hull_task_client_loop(client), CONSOLE_TIMEOUT_MS, err);
-                if (r < 0)
-                        goto out_delete;
+                if (r < 0) {
+                        delete_exec(client, c->id, exec_id, NULL);
+                        return r;
+                }
                 hull_oci_fg_set_console(fg, own_console);
         }
         sreq.id = c->id;
-        sreq.exec_id = exec_id;
+        sreq.exec_id = (char *)exec_id;
         r = hull_task_client_call(client, "Start", &sreq.base, &containerd__task__v2__start_response__descriptor,
                                   HULL_TASK_TIMEOUT_LONG_USEC, &resp, err);
         if (resp)
                 protobuf_c_message_free_unpacked(resp, NULL);
         if (r < 0)
-                goto out_delete;
-        if (a.detach) {
+                delete_exec(client, c->id, exec_id, NULL);
+        return r;
+}
+
+static int exec_main(const struct hull_cli_ctx *ctx, struct exec_args *a, struct hull_error **err)
+{
+        _cleanup_(hull_oci_container_freep) struct hull_oci_container *c = NULL;
+        _cleanup_(hull_task_client_freep) struct hull_task_client *client = NULL;
+        _cleanup_(hull_oci_fg_freep) struct hull_oci_fg *fg = NULL;
+        _cleanup_(hull_cli_console_freep) struct hull_cli_console *own_console = NULL;
+        _cleanup_(json_putp) struct json_object *process = NULL;
+        _cleanup_free_ char *console = NULL, *in = NULL, *out = NULL, *errs = NULL;
+        const char *status_name;
+        char exec_id[33];
+        bool terminal;
+        int r, sig, status;
+        pid_t pid;
+
+        r = hull_oci_container_load(ctx, a->id, &c, err);
+        if (r < 0)
+                return r;
+        if (!hull_oci_monitor_alive(c))
+                return hull_error_set(err, EINVAL, "cannot exec in a stopped container");
+        r = hull_task_client_connect(c->dir, &client, err);
+        if (r < 0)
+                return r;
+        r = hull_oci_container_status(c, client, &status_name, &pid, err);
+        if (r < 0)
+                return r;
+        if (!streq(status_name, "running"))
+                return hull_error_set(err, EINVAL, "cannot exec in a %s container", status_name);
+        r = build_process(a, c, &process, err);
+        if (r < 0)
+                return r;
+        terminal = process_terminal(process);
+        if (a->console_socket) {
+                if (!terminal)
+                        return hull_error_set(err, EINVAL, "cannot use console socket if hull will not allocate tty");
+                r = absolute_path(a->console_socket, &console, err);
+                if (r < 0)
+                        return r;
+        } else if (terminal) {
+                if (a->detach)
+                        return hull_error_set(err, EINVAL,
+                                              "cannot allocate tty if hull will detach without setting console socket");
+                r = hull_cli_console_new(&own_console, err);
+                if (r < 0)
+                        return r;
+                console = strdup(hull_cli_console_path(own_console));
+                if (!console)
+                        return hull_error_oom(err);
+        }
+        r = stdio_uris(terminal, console, &in, &out, &errs, err);
+        if (r < 0)
+                return r;
+        r = hull_oci_random_id(exec_id, err);
+        if (r < 0)
+                return r;
+        if (!a->detach) {
+                r = hull_oci_fg_new(client, c->id, &fg, err);
+                if (r < 0)
+                        return r;
+        }
+        r = exec_start(client, c, exec_id, process, terminal, in, out, errs, own_console, fg, err);
+        if (r < 0)
+                return r;
+        if (a->detach) {
                 client = hull_task_client_free(client);
                 pid = fork();
-                if (pid < 0) {
-                        r = hull_error_errno(err, errno, "fork");
-                        goto out;
+                if (pid < 0)
+                        return hull_error_errno(err, errno, "fork");
+                if (pid == 0)
+                        return waiter(c, exec_id); /* through main(), with the process's exit status */
+                return a->pid_file ? hull_oci_write_pid_file(a->pid_file, pid, err) : 0;
+        }
+        if (a->pid_file) {
+                r = hull_oci_write_pid_file(a->pid_file, getpid(), err);
+                if (r < 0) {
+                        delete_exec(client, c->id, exec_id, NULL);
+                        return r;
                 }
-                if (pid == 0) {
-                        /* The waiter returns through main() with the process's exit status. */
-                        r = waiter(c, exec_id);
-                        goto out;
-                }
-                r = a.pid_file ? hull_oci_write_pid_file(a.pid_file, pid, err) : 0;
-                goto out;
         }
-        if (a.pid_file) {
-                r = hull_oci_write_pid_file(a.pid_file, getpid(), err);
-                if (r < 0)
-                        goto out;
-        }
-        r = hull_oci_fg_started(fg, exec_id);
-        if (r) {
-                Containerd__Task__V2__KillRequest kreq = CONTAINERD__TASK__V2__KILL_REQUEST__INIT;
-                kreq.id = c->id;
-                kreq.exec_id = exec_id;
-                kreq.signal = (uint32_t)r;
-                hull_task_client_call_empty(client, "Kill", &kreq.base, HULL_TASK_TIMEOUT_SHORT_USEC, NULL);
-        }
+        sig = hull_oci_fg_started(fg, exec_id);
+        if (sig)
+                kill_process(client, c->id, exec_id, sig);
         r = hull_oci_fg_wait_process(fg, &status, err);
-        if (r < 0)
-                goto out_delete;
         delete_exec(client, c->id, exec_id, NULL);
-        r = status;
-        goto out;
-out_delete:
-        delete_exec(client, c->id, exec_id, NULL);
-out:
-        json_object_put(process);
-        free(a.env);
-        free(a.caps);
-        if (r < 0 && c)
-                return hull_error_prefix(err, "exec %s", a.id);
-        return r;
+        return r < 0 ? r : status;
+}
+
+int hull_cli_exec(const struct hull_cli_ctx *ctx, int argc, char **argv, struct hull_error **err)
+{
+        _cleanup_(exec_args_done) struct exec_args a = {};
+        bool help;
+        int r;
+
+        r = parse_args(argc, argv, &a, &help, err);
+        if (r < 0 || help)
+                return r;
+        r = exec_main(ctx, &a, err);
+        return r < 0 ? hull_error_prefix(err, "exec %s", a.id) : r;
 }

@@ -78,12 +78,18 @@ class Hull:
     def argv(self, *args):
         return [self.bin, "--root", self.root, "--config", self.config] + [str(a) for a in args]
 
-    def run(self, *args, timeout=CREATE_TIMEOUT, **kw):
-        kw.setdefault("capture_output", True)
-        kw.setdefault("text", True)
-        if "input" not in kw and "stdin" not in kw:
-            kw["stdin"] = subprocess.DEVNULL
-        return subprocess.run(self.argv(*args), timeout=timeout, **kw)
+    def run(self, *args, timeout=CREATE_TIMEOUT, input=None):
+        """Run hull to its end; stdout and stderr go through files, not pipes: a container made by `create` or
+        `run -d` keeps them (the monitor holds the same open files), as runc's container would, so a pipe's reader
+        would wait for the container's end."""
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            kw = {"input": input.encode()} if input is not None else {"stdin": subprocess.DEVNULL}
+            p = subprocess.run(self.argv(*args), timeout=timeout, stdout=out, stderr=err, **kw)
+            out.seek(0)
+            err.seek(0)
+            p.stdout = out.read().decode(errors="replace")
+            p.stderr = err.read().decode(errors="replace")
+        return p
 
     def ok(self, *args, **kw):
         p = self.run(*args, **kw)
