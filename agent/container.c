@@ -27,6 +27,8 @@
 #define CHILD_REPORT_TIMEOUT_MS 60000
 #define MAX_PROCESSES 1024
 
+struct pending_report;
+
 struct hull_agent_container {
         struct hull_agent_container_env env_copy;
         const struct hull_agent_container_env *env;
@@ -47,6 +49,23 @@ struct hull_agent_container {
         void *created_userdata;
         struct hull_agent_process **procs;
         size_t n_procs;
+        /* Starts and execs whose child has not reported yet. */
+        struct pending_report *pending;
+        size_t n_pending;
+};
+
+/* A start's or an exec's report read from the loop: EOF alone when the child exec'd, 'E' and a message when it
+ * could not. */
+struct pending_report {
+        struct hull_agent_container *c;
+        int fd;
+        struct hull_loop_source *src, *timer;
+        char buf[4096];
+        size_t len;
+        struct hull_agent_process *exec; /* NULL: the start of the init */
+        hull_agent_container_done_cb cb;
+        void *userdata;
+        struct pending_report *next;
 };
 
 static Grpc__Spec *spec_copy(const Grpc__Spec *spec)
@@ -76,42 +95,6 @@ static void on_exec_exit(pid_t pid, int status, void *userdata)
         log_debug("exec %s: pid %d exited with %d", hull_agent_process_exec_id(p), (int)pid,
                   hull_agent_exit_code(status));
         hull_agent_process_exited(p, status);
-}
-
-/* Read a child's report: 'R' (ready, init only), or an error message then EOF; EOF alone means it exec'd (or
- * died: the reaper has its status). Returns 1 for ready, 0 for EOF, < 0 with err set. */
-static int read_report(int fd, const char *what, struct hull_error **err)
-{
-        char buf[4096];
-        size_t len = 0;
-
-        for (;;) {
-                struct pollfd p = { .fd = fd, .events = POLLIN };
-                ssize_t n;
-                int r = poll(&p, 1, CHILD_REPORT_TIMEOUT_MS);
-                if (r < 0 && errno == EINTR)
-                        continue;
-                if (r <= 0)
-                        return hull_error_set(err, ETIMEDOUT, "%s: no report from the child within %ds", what,
-                                              CHILD_REPORT_TIMEOUT_MS / 1000);
-                n = read(fd, buf + len, sizeof(buf) - 1 - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return hull_error_errno(err, errno, "%s: read the child's report", what);
-                if (n == 0)
-                        break;
-                if (len == 0 && buf[0] == 'R' && n == 1)
-                        return 1;
-                len += (size_t)n;
-                if (len >= sizeof(buf) - 1)
-                        break;
-        }
-        if (len == 0)
-                return 0;
-        buf[len] = '\0';
-        /* The message starts with 'E'. */
-        return hull_error_set(err, EIO, "%s", buf[0] == 'E' ? buf + 1 : buf);
 }
 
 static pid_t clone_into(uint64_t flags, int cgroup_fd)
@@ -482,24 +465,166 @@ fail:
         return r;
 }
 
-int hull_agent_container_start(struct hull_agent_container *c, struct hull_error **err)
+/* The report ended (or could not be read): the process is running, or e (taken) says why not. Frees pr. */
+static void pending_finish(struct pending_report *pr, struct hull_error *e)
 {
+        _cleanup_error_ struct hull_error *owned = e;
+        struct hull_agent_container *c = pr->c;
+        hull_agent_container_done_cb cb = pr->cb;
+        void *userdata = pr->userdata;
+
+        for (struct pending_report **pp = &c->pending; *pp; pp = &(*pp)->next)
+                if (*pp == pr) {
+                        *pp = pr->next;
+                        c->n_pending--;
+                        break;
+                }
+        hull_loop_source_remove(pr->src);
+        hull_loop_source_remove(pr->timer);
+        hull_closep(&pr->fd);
+        if (!pr->exec) {
+                if (!owned && c->status == HULL_AGENT_CONTAINER_CREATED)
+                        c->status = HULL_AGENT_CONTAINER_RUNNING;
+        } else if (!owned) {
+                struct hull_agent_process **procs = reallocarray(c->procs, c->n_procs + 1, sizeof(*procs));
+                if (procs) {
+                        c->procs = procs;
+                        c->procs[c->n_procs++] = TAKE_PTR(pr->exec);
+                } else {
+                        hull_error_oom(&owned);
+                        (void)kill(hull_agent_process_pid(pr->exec), SIGKILL);
+                }
+        }
+        if (pr->exec) {
+                /* It did not exec: the child exits 127 by itself and is reaped as an orphan. */
+                hull_agent_reaper_unwatch(c->env->reaper, hull_agent_process_pid(pr->exec));
+                hull_agent_process_free(pr->exec);
+        }
+        if (owned)
+                hull_error_prefix(&owned, "container %s", c->id);
+        free(pr);
+        cb(c, owned, userdata);
+}
+
+static int on_pending_report(struct hull_loop_source *src, int fd, uint32_t events, void *userdata)
+{
+        struct pending_report *pr = userdata;
+        _cleanup_error_ struct hull_error *e = NULL;
+        const char *what = pr->exec ? "exec" : "start";
+
+        for (;;) {
+                ssize_t n = read(fd, pr->buf + pr->len, sizeof(pr->buf) - 1 - pr->len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN)
+                        return 0;
+                if (n < 0) {
+                        hull_error_errno(&e, errno, "%s: read the child's report", what);
+                        break;
+                }
+                pr->len += (size_t)n;
+                if (n == 0 || pr->len >= sizeof(pr->buf) - 1) {
+                        pr->buf[pr->len] = '\0';
+                        /* The message starts with 'E'; EOF alone means it exec'd (or died: the reaper has that). */
+                        if (pr->len > 0)
+                                hull_error_set(&e, EIO, "%s", pr->buf[0] == 'E' ? pr->buf + 1 : pr->buf);
+                        break;
+                }
+        }
+        pending_finish(pr, TAKE_PTR(e));
+        return 0;
+}
+
+static int on_pending_timeout(struct hull_loop_source *src, void *userdata)
+{
+        struct pending_report *pr = userdata;
+        struct hull_error *e = NULL;
+
+        hull_error_set(&e, ETIMEDOUT, "%s: no report from the child within %ds", pr->exec ? "exec" : "start",
+                       CHILD_REPORT_TIMEOUT_MS / 1000);
+        if (pr->exec)
+                (void)kill(hull_agent_process_pid(pr->exec), SIGKILL);
+        pending_finish(pr, e);
+        return 0;
+}
+
+/* Watch a child's report pipe (fd, taken also on failure) from the loop. */
+static int pending_add(struct hull_agent_container *c, int fd, struct hull_agent_process *exec,
+                       hull_agent_container_done_cb cb, void *userdata, struct hull_error **err)
+{
+        struct pending_report *pr = calloc(1, sizeof(*pr));
         int r;
 
+        if (!pr) {
+                close(fd);
+                return hull_error_oom(err);
+        }
+        *pr = (struct pending_report){ .c = c, .fd = fd, .exec = exec, .cb = cb, .userdata = userdata };
+        r = hull_fd_set_nonblock(fd, 1, err);
+        if (r >= 0)
+                r = hull_loop_add_fd(c->env->loop, fd, EPOLLIN, on_pending_report, pr, &pr->src, err);
+        if (r >= 0)
+                r = hull_loop_add_timer(c->env->loop, CHILD_REPORT_TIMEOUT_MS * 1000ull, on_pending_timeout, pr,
+                                        &pr->timer, err);
+        if (r < 0) {
+                hull_loop_source_remove(pr->src);
+                close(fd);
+                free(pr);
+                return r;
+        }
+        pr->next = c->pending;
+        c->pending = pr;
+        c->n_pending++;
+        return 0;
+}
+
+int hull_agent_container_start_async(struct hull_agent_container *c, hull_agent_container_done_cb cb, void *userdata,
+                                     struct hull_error **err)
+{
         if (c->status != HULL_AGENT_CONTAINER_CREATED || c->start_fd < 0)
                 return hull_error_set(err, EINVAL, "container %s: not in the created state", c->id);
         if (write(c->start_fd, "S", 1) != 1)
                 return hull_error_errno(err, errno, "container %s: release init", c->id);
         hull_closep(&c->start_fd);
         c->start_fd = -1;
-        r = read_report(c->report_fd, "start", err);
-        hull_closep(&c->report_fd);
-        c->report_fd = -1;
-        if (r < 0)
-                return hull_error_prefix(err, "container %s", c->id);
-        if (c->status == HULL_AGENT_CONTAINER_CREATED)
-                c->status = HULL_AGENT_CONTAINER_RUNNING;
+        return pending_add(c, TAKE_FD(c->report_fd), NULL, cb, userdata, err);
+}
+
+struct sync_done {
+        bool done;
+        struct hull_error *e;
+};
+
+static void on_sync_done(struct hull_agent_container *c, const struct hull_error *e, void *userdata)
+{
+        struct sync_done *sd = userdata;
+
+        sd->done = true;
+        if (e)
+                hull_error_set(&sd->e, -hull_error_code(e), "%s", hull_error_message(e));
+}
+
+static int sync_wait(struct hull_agent_container *c, struct sync_done *sd, struct hull_error **err)
+{
+        while (!sd->done) {
+                int r = hull_loop_run_once(c->env->loop, -1);
+                if (r < 0)
+                        return hull_error_errno(err, -r, "container %s: event loop", c->id);
+        }
+        if (sd->e) {
+                int r = hull_error_set(err, -hull_error_code(sd->e), "%s", hull_error_message(sd->e));
+                hull_error_free(sd->e);
+                return r;
+        }
         return 0;
+}
+
+int hull_agent_container_start(struct hull_agent_container *c, struct hull_error **err)
+{
+        struct sync_done sd = { 0 };
+        int r = hull_agent_container_start_async(c, on_sync_done, &sd, err);
+
+        return r < 0 ? r : sync_wait(c, &sd, err);
 }
 
 struct exec_args {
@@ -551,10 +676,18 @@ fail:
         _exit(127);
 }
 
-int hull_agent_container_exec(struct hull_agent_container *c, const char *exec_id, const Grpc__Process *proc,
-                              struct hull_agent_process **ret, struct hull_error **err)
+static bool exec_id_pending(struct hull_agent_container *c, const char *exec_id)
 {
-        struct hull_agent_process *p = NULL, **procs;
+        for (struct pending_report *pr = c->pending; pr; pr = pr->next)
+                if (pr->exec && streq(hull_agent_process_exec_id(pr->exec), exec_id))
+                        return true;
+        return false;
+}
+
+int hull_agent_container_exec_async(struct hull_agent_container *c, const char *exec_id, const Grpc__Process *proc,
+                                    hull_agent_container_done_cb cb, void *userdata, struct hull_error **err)
+{
+        struct hull_agent_process *p = NULL;
         struct hull_agent_stdio stdio = { -1, -1, -1 };
         _cleanup_close_ int cgroup_fd = -1;
         int report[2] = { -1, -1 };
@@ -566,16 +699,12 @@ int hull_agent_container_exec(struct hull_agent_container *c, const char *exec_i
                 return hull_error_set(err, EINVAL, "container %s is not running", c->id);
         if (!exec_id || !*exec_id || strlen(exec_id) > 256)
                 return hull_error_set(err, EINVAL, "exec: bad exec id");
-        if (hull_agent_container_process(c, exec_id))
+        if (hull_agent_container_process(c, exec_id) || exec_id_pending(c, exec_id))
                 return hull_error_set(err, EEXIST, "exec %s: already exists in container %s", exec_id, c->id);
         if (!proc || proc->n_args == 0)
                 return hull_error_set(err, EINVAL, "exec %s: no process args", exec_id);
-        if (c->n_procs >= MAX_PROCESSES)
+        if (c->n_procs + c->n_pending >= MAX_PROCESSES)
                 return hull_error_set(err, EMFILE, "container %s: more than %d exec processes", c->id, MAX_PROCESSES);
-        procs = reallocarray(c->procs, c->n_procs + 1, sizeof(*procs));
-        if (!procs)
-                return hull_error_oom(err);
-        c->procs = procs;
         init_pid = hull_agent_process_pid(c->init);
         if (c->cgroup && (r = cgroup_fd = hull_agent_cgroup_open(c->cgroup, err)) < 0)
                 return r;
@@ -612,16 +741,14 @@ int hull_agent_container_exec(struct hull_agent_container *c, const char *exec_i
                 kill(pid, SIGKILL);
                 goto fail;
         }
-        r = read_report(report[0], "exec", err);
-        hull_closep(&report[0]);
-        report[0] = -1;
+        /* Answered from the loop once the child exec'd or reported why it could not. */
+        r = pending_add(c, TAKE_FD(report[0]), p, cb, userdata, err);
         if (r < 0) {
-                /* The child exits 127 by itself; its exit is reaped but nobody watches it any more. */
+                kill(pid, SIGKILL);
                 hull_agent_reaper_unwatch(c->env->reaper, pid);
+                p = hull_agent_process_free(p);
                 goto fail;
         }
-        c->procs[c->n_procs++] = p;
-        *ret = p;
         return 0;
 fail:
         hull_closep(&report[0]);
@@ -629,6 +756,20 @@ fail:
         hull_agent_stdio_close(&stdio);
         hull_agent_process_free(p);
         return hull_error_prefix(err, "container %s: exec %s", c->id, exec_id);
+}
+
+int hull_agent_container_exec(struct hull_agent_container *c, const char *exec_id, const Grpc__Process *proc,
+                              struct hull_agent_process **ret, struct hull_error **err)
+{
+        struct sync_done sd = { 0 };
+        int r = hull_agent_container_exec_async(c, exec_id, proc, on_sync_done, &sd, err);
+
+        if (r >= 0)
+                r = sync_wait(c, &sd, err);
+        if (r < 0)
+                return r;
+        *ret = hull_agent_container_process(c, exec_id);
+        return 0;
 }
 
 struct hull_agent_process *hull_agent_container_process(struct hull_agent_container *c, const char *exec_id)
@@ -699,6 +840,14 @@ struct hull_agent_container *hull_agent_container_destroy(struct hull_agent_cont
 {
         if (!c)
                 return NULL;
+        /* Starts and execs not reported yet end now; their callbacks must not touch c. */
+        while (c->pending) {
+                struct hull_error *e = NULL;
+                if (c->pending->exec)
+                        (void)kill(hull_agent_process_pid(c->pending->exec), SIGKILL);
+                hull_error_set(&e, ECANCELED, "removed before its process started");
+                pending_finish(c->pending, e);
+        }
         if (c->init && hull_agent_process_pid(c->init) > 0) {
                 pid_t pid = hull_agent_process_pid(c->init);
                 if (!hull_agent_process_has_exited(c->init, NULL)) {

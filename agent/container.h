@@ -45,8 +45,22 @@ int hull_agent_container_create_async(const struct hull_agent_container_env *env
 /* The same, running env->loop until the outcome is known (tools and tests; never from a loop callback). */
 int hull_agent_container_create(const struct hull_agent_container_env *env, const char *id, const Grpc__Spec *spec,
                                 struct hull_agent_container **ret, struct hull_error **err);
+/* A start or an exec ended: e NULL, the process exec'd (an exec's process is then found by its id); else it did
+ * not, and e says why. Called from the loop, never from inside the call that began it; destroying c before then
+ * calls it with ECANCELED (c must not be touched in that callback). */
+typedef void (*hull_agent_container_done_cb)(struct hull_agent_container *c, const struct hull_error *e,
+                                             void *userdata);
+
+/* Release the created container's init to exec the process of the spec. Whether the exec worked is learned from
+ * the init's report, read from the loop (60 s at most) while the agent keeps serving; cb tells. */
+int hull_agent_container_start_async(struct hull_agent_container *c, hull_agent_container_done_cb cb, void *userdata,
+                                     struct hull_error **err);
+/* A new process in the running container; exec_id must be new (also among execs not yet reported). proc is used
+ * during the call only. The process is found by hull_agent_container_process() once cb reported success. */
+int hull_agent_container_exec_async(struct hull_agent_container *c, const char *exec_id, const Grpc__Process *proc,
+                                    hull_agent_container_done_cb cb, void *userdata, struct hull_error **err);
+/* The same two, running env->loop until the outcome is known (tools and tests; never from a loop callback). */
 int hull_agent_container_start(struct hull_agent_container *c, struct hull_error **err);
-/* A new process in the running container; exec_id must be new. */
 int hull_agent_container_exec(struct hull_agent_container *c, const char *exec_id, const Grpc__Process *proc,
                               struct hull_agent_process **ret, struct hull_error **err);
 /* exec_id "" or the container's id: the init process. */

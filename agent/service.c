@@ -439,6 +439,19 @@ fail:
         hull_ttrpc_request_reply_error(req, e);
 }
 
+/* StartContainer and ExecProcess are answered from the loop once the process exec'd (or failed to). */
+static void on_started(struct hull_agent_container *c, const struct hull_error *e, void *userdata)
+{
+        struct hull_ttrpc_request *req = userdata;
+
+        if (e) {
+                log_warn("%s: %s", hull_ttrpc_request_method(req), hull_error_message(e));
+                hull_ttrpc_request_reply_error(req, e);
+                return;
+        }
+        hull_ttrpc_request_reply(req, &empty.base);
+}
+
 static void start_container(struct hull_ttrpc_request *req, void *userdata)
 {
         struct hull_agent_service *s = userdata;
@@ -446,11 +459,8 @@ static void start_container(struct hull_ttrpc_request *req, void *userdata)
         _cleanup_error_ struct hull_error *e = NULL;
         struct ctr *x;
 
-        if (lookup(s, m->container_id, &x, &e) < 0 || hull_agent_container_start(x->c, &e) < 0) {
+        if (lookup(s, m->container_id, &x, &e) < 0 || hull_agent_container_start_async(x->c, on_started, req, &e) < 0)
                 hull_ttrpc_request_reply_error(req, e);
-                return;
-        }
-        hull_ttrpc_request_reply(req, &empty.base);
 }
 
 static void remove_container(struct hull_ttrpc_request *req, void *userdata)
@@ -473,15 +483,11 @@ static void exec_process(struct hull_ttrpc_request *req, void *userdata)
         struct hull_agent_service *s = userdata;
         const Grpc__ExecProcessRequest *m = (const void *)hull_ttrpc_request_message(req);
         _cleanup_error_ struct hull_error *e = NULL;
-        struct hull_agent_process *p;
         struct ctr *x;
 
         if (lookup(s, m->container_id, &x, &e) < 0 ||
-            hull_agent_container_exec(x->c, m->exec_id, m->process, &p, &e) < 0) {
+            hull_agent_container_exec_async(x->c, m->exec_id, m->process, on_started, req, &e) < 0)
                 hull_ttrpc_request_reply_error(req, e);
-                return;
-        }
-        hull_ttrpc_request_reply(req, &empty.base);
 }
 
 static void signal_process(struct hull_ttrpc_request *req, void *userdata)

@@ -559,6 +559,70 @@ static void test_container_create_async_answers_from_the_loop(void **state)
         hull_agent_container_destroy(c);
 }
 
+static void run_until_called(struct created *cr, int calls)
+{
+        uint64_t deadline = hull_now_usec() + 30 * 1000 * 1000;
+
+        while (cr->calls < calls && hull_now_usec() < deadline)
+                assert_int_equal(hull_loop_run_once(loop, 500), 0);
+        assert_int_equal(cr->calls, calls);
+}
+
+/* StartContainer and ExecProcess learn from the child's report whether its exec worked; the report is read from the
+ * loop, so the agent serves other calls meanwhile (under TCG an exec on virtio-fs takes a while). */
+static void test_container_start_and_exec_answer_from_the_loop(void **state)
+{
+        const char *sleep_argv[] = { "sleep", "1000", NULL }, *true_argv[] = { "true", NULL },
+                   *bad_argv[] = { "no-such-program", NULL };
+        _cleanup_error_ struct hull_error *e = NULL;
+        struct hull_agent_container *c = NULL;
+        struct created start = { 0 }, ok = { 0 }, bad = { 0 }, gone = { 0 };
+        struct test_spec t, pt;
+
+        REQUIRE_USABLE();
+        spec_init(&t, sleep_argv);
+        assert_int_equal(hull_agent_container_create(&env, "async-start", &t.spec, &c, NULL), 0);
+        assert_int_equal(hull_agent_container_start_async(c, on_created, &start, NULL), 0);
+        assert_int_equal(start.calls, 0);
+        /* A second start while the first is pending is refused. */
+        assert_true(hull_agent_container_start_async(c, on_created, &start, &e) < 0);
+        assert_non_null(strstr(hull_error_message(e), "not in the created state"));
+        e = hull_error_free(e);
+        run_until_called(&start, 1);
+        assert_string_equal(start.message, "");
+        assert_int_equal(hull_agent_container_status(c), HULL_AGENT_CONTAINER_RUNNING);
+
+        spec_init(&pt, true_argv);
+        assert_int_equal(hull_agent_container_exec_async(c, "e1", &pt.process, on_created, &ok, NULL), 0);
+        assert_int_equal(ok.calls, 0);
+        /* Not a process of the container until it exec'd, but its id is taken. */
+        assert_null(hull_agent_container_process(c, "e1"));
+        assert_true(hull_agent_container_exec_async(c, "e1", &pt.process, on_created, &ok, &e) < 0);
+        assert_int_equal(hull_error_code(e), -EEXIST);
+        e = hull_error_free(e);
+        run_until_called(&ok, 1);
+        assert_string_equal(ok.message, "");
+        assert_non_null(hull_agent_container_process(c, "e1"));
+
+        spec_init(&pt, bad_argv);
+        assert_int_equal(hull_agent_container_exec_async(c, "e2", &pt.process, on_created, &bad, NULL), 0);
+        run_until_called(&bad, 1);
+        assert_non_null(strstr(bad.message, "executable 'no-such-program' not found"));
+        assert_null(hull_agent_container_process(c, "e2"));
+
+        /* Removed while an exec is pending: its callback still runs, once, with the reason. */
+        spec_init(&pt, sleep_argv);
+        assert_int_equal(hull_agent_container_exec_async(c, "e3", &pt.process, on_created, &gone, NULL), 0);
+        hull_agent_container_destroy(c);
+        assert_int_equal(gone.calls, 1);
+        assert_non_null(strstr(gone.message, "removed before its process started"));
+        /* What was killed is collected by the reaper from the loop. */
+        for (uint64_t deadline = hull_now_usec() + 10 * 1000 * 1000;
+             count_zombie_children() > 0 && hull_now_usec() < deadline;)
+                assert_int_equal(hull_loop_run_once(loop, 100), 0);
+        assert_int_equal(count_zombie_children(), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -573,6 +637,7 @@ int main(void)
                 cmocka_unit_test(test_container_errors_name_the_step),
                 cmocka_unit_test(test_container_no_zombie_after_50_execs),
                 cmocka_unit_test(test_container_create_async_answers_from_the_loop),
+                cmocka_unit_test(test_container_start_and_exec_answer_from_the_loop),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
