@@ -74,19 +74,22 @@ int hull_oci_delete_dead(const struct hull_oci_container *c, struct hull_error *
         _cleanup_free_ char *lock_path = NULL;
         _cleanup_close_ int lock = -1;
 
+        /* A monitor that still lives here is one that would not answer: it goes first (it holds the lock). */
+        if (c->monitor_pid > 0 && hull_oci_pid_matches(c->monitor_pid, c->monitor_start_time)) {
+                log_debug("container %s: killing its monitor (pid %d)", c->id, (int)c->monitor_pid);
+                kill(c->monitor_pid, SIGKILL);
+                if (hull_oci_wait_pid_gone(c->monitor_pid, PROCESS_EXIT_TIMEOUT_MS, err) < 0)
+                        return hull_error_prefix(err, "monitor (pid %d)", (int)c->monitor_pid);
+        }
         if (asprintf(&lock_path, "%s/lock", c->dir) < 0)
                 return hull_error_oom(err);
         lock = open(lock_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
         if (lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) < 0) {
                 if (errno != EWOULDBLOCK)
                         return hull_error_errno(err, errno, "lock %s", lock_path);
-                /* Someone still holds the sandbox: a monitor not yet recorded, or another delete. */
-                if (!hull_oci_monitor_alive(c) && c->monitor_pid > 0)
-                        log_warn("container %s: lock held, but its recorded monitor is gone", c->id);
+                /* Someone else holds the sandbox: another delete, or a create not yet recorded. */
                 return hull_error_set(err, EBUSY, "container \"%s\" is in use (its lock is held)", c->id);
         }
-        if (c->monitor_pid > 0 && hull_oci_pid_matches(c->monitor_pid, c->monitor_start_time))
-                kill(c->monitor_pid, SIGKILL);
         for (size_t i = 0; i < c->n_processes; i++) {
                 const struct hull_oci_process *p = &c->processes[i];
                 if (!hull_oci_pid_matches(p->pid, p->start_time))
@@ -101,9 +104,6 @@ int hull_oci_delete_dead(const struct hull_oci_container *c, struct hull_error *
                     hull_oci_wait_pid_gone(p->pid, PROCESS_EXIT_TIMEOUT_MS, err) < 0)
                         return hull_error_prefix(err, "%s (pid %d)", p->what, (int)p->pid);
         }
-        if (c->monitor_pid > 0 && hull_oci_pid_matches(c->monitor_pid, c->monitor_start_time) &&
-            hull_oci_wait_pid_gone(c->monitor_pid, PROCESS_EXIT_TIMEOUT_MS, err) < 0)
-                return hull_error_prefix(err, "monitor (pid %d)", (int)c->monitor_pid);
         return remove_state_dir(c->dir, err);
 }
 
@@ -195,12 +195,13 @@ int hull_cli_delete(const struct hull_cli_ctx *ctx, int argc, char **argv, struc
                         *err = TAKE_PTR(monitor_err);
                         return r;
                 }
-                if (r < 0 && !force) {
+                /* A monitor that went away meanwhile (the container exited as we asked) is no failure. */
+                if (r < 0 && !force && hull_oci_monitor_alive(c)) {
                         *err = TAKE_PTR(monitor_err);
                         return hull_error_prefix(err, "delete %s", c->id);
                 }
                 if (r < 0)
-                        log_warn("delete %s: %s; cleaning up by hand", c->id, hull_error_message(monitor_err));
+                        log_debug("delete %s: %s; cleaning up by hand", c->id, hull_error_message(monitor_err));
         }
         r = hull_oci_delete_dead(c, err);
         return r < 0 ? hull_error_prefix(err, "delete %s", c->id) : 0;
