@@ -72,3 +72,31 @@ def test_qemu_kvm_boots_hull_guest_to_a_healthy_agent_over_vhost_vsock(kvm_host,
     assert result["channel"].startswith("vsock cid="), result
     assert result["check"]["status"] == "SERVING"
     assert result["version"]["agent_version"]
+
+
+def test_vmm_unit_tests_run_their_tiny_guests_in_kvm_host(kvm_host, build_dir):
+    """tests/unit/test_vmm skips its KVM tests on a host without usable KVM; in the test bed none may skip."""
+    exe = build_dir / "tests" / "unit" / "test_vmm"
+    if not exe.is_file():
+        pytest.skip(f"{exe} is not built (no cmocka?)")
+    proc = kvm_host(str(exe))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "SKIPPED" not in out, out[-3000:]
+    assert "test_vmm_long_mode_guest_does_mmio" in out
+
+
+def test_builtin_vmm_boots_hull_guest_to_the_agent_on_its_serial_console(kvm_host, build_dir):
+    """The built-in VMM boots the trimmed guest kernel (bzImage) with hull's agent initramfs on 2 vCPUs, and the agent
+    reports ready on the 8250 console."""
+    guest = build_dir / "guest"
+    kernel, initrd = guest / "vmlinuz-hull", guest / "hull-initrd-agent.img"
+    if not kernel.is_file() or not initrd.is_file():
+        pytest.skip(f"no trimmed guest kernel / agent initramfs in {guest}")
+    proc = kvm_host(str(build_dir / "tests" / "helpers" / "vmm-run"), "--kernel", str(kernel), "--initrd",
+                    str(initrd), "--vcpus", "2", "--memory", "512", "--timeout", "120", "--until",
+                    "hull-agent: ready:", "--cmdline", "console=ttyS0 reboot=k panic=1 pci=off")
+    out = proc.stdout
+    assert proc.returncode == 0, out[-3000:] + proc.stderr[-2000:]
+    assert "hull-agent: ready:" in out
+    assert "Brought up 1 node, 2 CPUs" in out, out[-3000:]
