@@ -184,7 +184,7 @@ int hull_cli_delete(const struct hull_cli_ctx *ctx, int argc, char **argv, struc
         }
         if (argc - optind != 1)
                 return hull_error_set(err, EINVAL, "delete: expected exactly one container id");
-        r = hull_oci_container_load(ctx, argv[optind], &c, err);
+        r = hull_oci_container_load_any(ctx, argv[optind], &c, err);
         if (r == -ENOENT && force)
                 return 0; /* runc: deleting what is not there, with --force, succeeds */
         if (r < 0)
@@ -192,12 +192,14 @@ int hull_cli_delete(const struct hull_cli_ctx *ctx, int argc, char **argv, struc
         if (hull_oci_monitor_alive(c)) {
                 r = delete_by_monitor(c, force, &monitor_err);
                 if (r == -EBUSY) {
-                        *err = TAKE_PTR(monitor_err);
+                        if (err)
+                                *err = TAKE_PTR(monitor_err);
                         return r;
                 }
                 /* A monitor that went away meanwhile (the container exited as we asked) is no failure. */
                 if (r < 0 && !force && hull_oci_monitor_alive(c)) {
-                        *err = TAKE_PTR(monitor_err);
+                        if (err)
+                                *err = TAKE_PTR(monitor_err);
                         return hull_error_prefix(err, "delete %s", c->id);
                 }
                 if (r < 0)

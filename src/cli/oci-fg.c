@@ -141,8 +141,10 @@ static int run_until_done(struct hull_oci_fg *fg, struct hull_error **err)
         if (fg->console)
                 hull_cli_console_drain(fg->console);
         if (fg->wait_err) {
-                *err = TAKE_PTR(fg->wait_err);
-                return hull_error_code(*err);
+                int r = hull_error_code(fg->wait_err);
+                if (err)
+                        *err = TAKE_PTR(fg->wait_err);
+                return r;
         }
         return 0;
 }

@@ -15,6 +15,7 @@
 #include "containerd_runtime_v2_task_shim.pb-c.h"
 #include "error.h"
 #include "fd.h"
+#include "log.h"
 #include "oci.h"
 #include "task-client.h"
 
@@ -149,8 +150,8 @@ static int parse_state(struct hull_oci_container *c, const char *path, struct hu
         return 0;
 }
 
-int hull_oci_container_load(const struct hull_cli_ctx *ctx, const char *id, struct hull_oci_container **ret,
-                            struct hull_error **err)
+static int container_load(const struct hull_cli_ctx *ctx, const char *id, bool tolerant,
+                          struct hull_oci_container **ret, struct hull_error **err)
 {
         _cleanup_(hull_oci_container_freep) struct hull_oci_container *c = NULL;
         _cleanup_free_ char *path = NULL;
@@ -172,16 +173,45 @@ int hull_oci_container_load(const struct hull_cli_ctx *ctx, const char *id, stru
         if (asprintf(&path, "%s/state.json", c->dir) < 0)
                 return hull_error_oom(err);
         if (access(path, F_OK) == 0) {
-                r = parse_state(c, path, err);
-                if (r < 0)
+                _cleanup_error_ struct hull_error *e = NULL;
+                r = parse_state(c, path, &e);
+                if (r < 0 && !tolerant) {
+                        if (err)
+                                *err = TAKE_PTR(e);
                         return r;
-        } else if (!(c->bundle = strdup("")) || !(c->config = strdup("")) || !(c->created = strdup("")) ||
-                   !(c->status = strdup("stopped")))
-                return hull_error_oom(err);
+                }
+                if (r < 0)
+                        log_warn("container %s: %s: taken as no state", id, hull_error_message(e));
+        }
+        if (!c->has_state) {
+                /* No (usable) state.json: an aborted create, or a wreck that only delete should touch. */
+                free(c->bundle);
+                free(c->config);
+                free(c->created);
+                free(c->status);
+                c->bundle = strdup("");
+                c->config = strdup("");
+                c->created = strdup("");
+                c->status = strdup("stopped");
+                if (!c->bundle || !c->config || !c->created || !c->status)
+                        return hull_error_oom(err);
+        }
         if (!c->annotations && !(c->annotations = json_object_new_object()))
                 return hull_error_oom(err);
         *ret = TAKE_PTR(c);
         return 0;
+}
+
+int hull_oci_container_load(const struct hull_cli_ctx *ctx, const char *id, struct hull_oci_container **ret,
+                            struct hull_error **err)
+{
+        return container_load(ctx, id, false, ret, err);
+}
+
+int hull_oci_container_load_any(const struct hull_cli_ctx *ctx, const char *id, struct hull_oci_container **ret,
+                                struct hull_error **err)
+{
+        return container_load(ctx, id, true, ret, err);
 }
 
 int hull_oci_pid_start_time(pid_t pid, uint64_t *ret)

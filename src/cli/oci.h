@@ -47,6 +47,10 @@ int hull_oci_state_dir(const struct hull_cli_ctx *ctx, const char *id, char **re
 /* Load <root>/<id>/state.json; -ENOENT with 'container "<id>" does not exist' when the directory is missing. */
 int hull_oci_container_load(const struct hull_cli_ctx *ctx, const char *id, struct hull_oci_container **ret,
                             struct hull_error **err);
+/* The same, but a state.json that does not parse is taken as none (a warning): for delete, which must be able to
+ * remove any wreck. */
+int hull_oci_container_load_any(const struct hull_cli_ctx *ctx, const char *id, struct hull_oci_container **ret,
+                                struct hull_error **err);
 struct hull_oci_container *hull_oci_container_free(struct hull_oci_container *c);
 HULL_DEFINE_FREEP(struct hull_oci_container, hull_oci_container_free)
 

@@ -116,6 +116,66 @@ def test_list_of_empty_root(cli):
     assert q.returncode == 0 and q.stdout == ""
 
 
+def start_time(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[19])
+
+
+def write_state(root, cid, **kw):
+    d = root / cid
+    d.mkdir(parents=True)
+    st = {"version": 1, "id": cid, "bundle": "/nonexistent", "created": "2026-01-01T00:00:00Z", "status": "running",
+          "monitor": {"pid": 0, "start_time": 0}, "annotations": {}, "processes": []}
+    st.update(kw)
+    (d / "state.json").write_text(json.dumps(st))
+    return d
+
+
+def dead_pid():
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def test_state_of_a_dead_monitor_reads_stopped(cli, tmp_path):
+    write_state(tmp_path / "root", "dead", monitor={"pid": dead_pid(), "start_time": 1})
+    p = cli("state", "dead")
+    assert p.returncode == 0, p.stderr
+    st = json.loads(p.stdout)
+    assert st["status"] == "stopped" and st["pid"] == 0 and st["id"] == "dead"
+
+
+def test_delete_after_a_dead_monitor_kills_only_processes_whose_start_time_matches(cli, tmp_path):
+    mine = subprocess.Popen(["sleep", "100"])
+    other = subprocess.Popen(["sleep", "100"])  # stands for a pid reused by someone else
+    try:
+        d = write_state(tmp_path / "root", "gone", monitor={"pid": dead_pid(), "start_time": 1}, processes=[
+            {"what": "qemu", "pid": mine.pid, "start_time": start_time(mine.pid)},
+            {"what": "virtiofsd", "pid": other.pid, "start_time": start_time(other.pid) + 1}])
+        (d / "shared").mkdir()
+        p = cli("delete", "gone")
+        assert p.returncode == 0, p.stderr
+        assert mine.wait(timeout=10) == -signal.SIGKILL
+        assert other.poll() is None
+        assert not d.exists()
+    finally:
+        for proc in (mine, other):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def test_garbage_state_is_an_error_not_a_crash(cli, tmp_path):
+    d = write_state(tmp_path / "root", "bad")
+    (d / "state.json").write_text("{not json")
+    p = cli("state", "bad")
+    assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+    listed = cli("list", "--format", "json")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
+    assert cli("delete", "bad").returncode == 0
+    assert not d.exists()
+
+
 # ---- with VMs ----------------------------------------------------------------------------------------------------
 
 def test_run_pipes_stdout_stderr_and_exit_status(hull):
