@@ -2,11 +2,13 @@
 #include "service.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.pb-c.h"
@@ -754,6 +756,56 @@ static void stats_container(struct hull_ttrpc_request *req, void *userdata)
         hull_ttrpc_request_reply(req, &resp.base);
 }
 
+/* UpdateContainer: the new cgroup v2 limits (cpu, memory, pids, cpuset) of a running container. */
+static void update_container(struct hull_ttrpc_request *req, void *userdata)
+{
+        struct hull_agent_service *s = userdata;
+        const Grpc__UpdateContainerRequest *m = (const void *)hull_ttrpc_request_message(req);
+        _cleanup_error_ struct hull_error *e = NULL;
+        struct ctr *x;
+
+        if (lookup(s, m->container_id, &x, &e) < 0) {
+                hull_ttrpc_request_reply_error(req, e);
+                return;
+        }
+        if (!hull_agent_container_cgroup(x->c)) {
+                hull_ttrpc_request_reply_status(req, HULL_GRPC_FAILED_PRECONDITION,
+                                                "UpdateContainer %s: the container has no cgroup", m->container_id);
+                return;
+        }
+        if (!m->resources) {
+                hull_ttrpc_request_reply(req, &empty.base);
+                return;
+        }
+        if (hull_agent_cgroup_apply(hull_agent_container_cgroup(x->c), m->resources, &e) < 0) {
+                hull_error_prefix(&e, "UpdateContainer %s", m->container_id);
+                hull_ttrpc_request_reply_error(req, e);
+                return;
+        }
+        hull_ttrpc_request_reply(req, &empty.base);
+}
+
+/* SetGuestDateTime: the guest's wall clock from the host's (Kata sends it after a VM is resumed or restored). */
+static void set_guest_date_time(struct hull_ttrpc_request *req, void *userdata)
+{
+        const Grpc__SetGuestDateTimeRequest *m = (const void *)hull_ttrpc_request_message(req);
+        struct timespec ts;
+
+        if (m->sec < 0 || m->usec < 0 || m->usec >= 1000000) {
+                hull_ttrpc_request_reply_status(req, HULL_GRPC_INVALID_ARGUMENT,
+                                                "SetGuestDateTime: bad time %" PRId64 " s %" PRId64 " us", m->sec,
+                                                m->usec);
+                return;
+        }
+        ts = (struct timespec){ .tv_sec = (time_t)m->sec, .tv_nsec = (long)m->usec * 1000 };
+        if (clock_settime(CLOCK_REALTIME, &ts) < 0) {
+                hull_ttrpc_request_reply_errno(req, errno, "SetGuestDateTime: clock_settime");
+                return;
+        }
+        log_info("guest clock set to %" PRId64 ".%06" PRId64, m->sec, m->usec);
+        hull_ttrpc_request_reply(req, &empty.base);
+}
+
 static void get_guest_details(struct hull_ttrpc_request *req, void *userdata)
 {
         struct hull_agent_service *s = userdata;
@@ -856,6 +908,8 @@ static const struct {
         { "GetGuestDetails", get_guest_details },
         { "CopyFile", copy_file },
         { "GetOOMEvent", get_oom_event },
+        { "UpdateContainer", update_container },
+        { "SetGuestDateTime", set_guest_date_time },
 };
 
 int hull_agent_service_new(const struct hull_agent_service_config *cfg, struct hull_ttrpc_server *server,

@@ -9,7 +9,8 @@ import subprocess
 import time
 
 BUSYBOX = "/bin/busybox"
-APPLETS = ("sh", "echo", "cat", "sleep", "true", "mkdir", "touch", "id", "ls", "grep", "hostname", "test", "tr", "wc", "head")
+APPLETS = ("sh", "echo", "cat", "sleep", "true", "mkdir", "touch", "id", "ls", "grep", "hostname", "test", "tr", "wc", "head",
+           "date")
 
 
 def make_busybox_rootfs(path):

@@ -134,6 +134,43 @@ def test_cgroup_limits_stats_pause_resume_and_oom_event(guest):
     ctl.ok("RemoveContainer", {"container_id": "mem"})
 
 
+def test_update_container_changes_cgroup_limits(guest):
+    ctl = guest.ctl
+    s = agentctl.spec(guest.rootfs, ["sleep", "100000"])
+    s["Linux"]["Resources"] = {"Memory": {"Limit": 32 << 20}, "Pids": {"Limit": 100}}
+    run(ctl, "upd", s)
+    ctl.ok("UpdateContainer", {"container_id": "upd", "resources": {
+        "Memory": {"Limit": 48 << 20}, "Pids": {"Limit": 7}, "CPU": {"Quota": 50000, "Period": 100000}}})
+    stats = ctl.ok("StatsContainer", {"container_id": "upd"})["cgroup_stats"]
+    assert stats["memory_stats"]["usage"]["limit"] == 48 << 20
+    assert stats["pids_stats"]["limit"] == 7
+    # The new pids limit holds: 7 processes at most, the sleep is one of them.
+    ctl.ok("ExecProcess", {"container_id": "upd", "exec_id": "fork", "process": agentctl.process(
+        ["sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 2 & done; wait; echo done"])})
+    assert b"can't fork" in ctl.read_all("upd", eid="fork", stream="ReadStderr")
+    # busybox's sh gives up at the first fork the limit refuses.
+    assert ctl.ok("WaitProcess", {"container_id": "upd", "exec_id": "fork"}, call_timeout=60) == {"status": 2}
+    # A limit the kernel refuses is an error naming the file; unknown containers are NotFound.
+    r = ctl.call("UpdateContainer", {"container_id": "upd", "resources": {"CPU": {"Quota": 500, "Period": 1}}})
+    assert r["code"] != "OK" and "cpu.max" in r["error"], r
+    assert ctl.call("UpdateContainer", {"container_id": "nope", "resources": {}})["code"] == "NotFound"
+    ctl.ok("RemoveContainer", {"container_id": "upd"})
+
+
+def test_set_guest_date_time(guest):
+    ctl = guest.ctl
+    when = 1893456000  # 2030-01-01T00:00:00Z
+    ctl.ok("SetGuestDateTime", {"Sec": when, "Usec": 250000})
+    run(ctl, "clock", agentctl.spec(guest.rootfs, ["date", "+%s"]))
+    now = int(ctl.read_all("clock").decode())
+    assert when <= now < when + 60, now
+    ctl.ok("RemoveContainer", {"container_id": "clock"})
+    assert ctl.call("SetGuestDateTime", {"Sec": when, "Usec": 1000000})["code"] == "InvalidArgument"
+    # Back to the host's time, for the tests that follow.
+    t = time.time()
+    ctl.ok("SetGuestDateTime", {"Sec": int(t), "Usec": int((t % 1) * 1e6)})
+
+
 def test_malformed_requests_get_errors_and_the_agent_keeps_serving(guest):
     replies = guest.ctl.batch([
         ("CreateContainer", {"container_id": "m1"}),
