@@ -46,10 +46,13 @@ static int on_connection(int fd, void *userdata)
         if (hull_ttrpc_server_add_conn(a->server, fd, &e) < 0) {
                 log_error("channel: %s", hull_error_message(e));
                 close(fd);
-                hull_agent_link_conn_closed(a->link);
+                if (a->link)
+                        hull_agent_link_conn_closed(a->link);
                 return -EIO;
         }
-        log_info("channel %s: host connected", hull_agent_link_describe(a->link));
+        /* The link may call this from inside hull_agent_link_start() (a host already connected to the serial
+         * port), before a->link is set. */
+        log_info("channel %s: host connected", a->link ? hull_agent_link_describe(a->link) : "(starting)");
         return 0;
 }
 
