@@ -14,8 +14,13 @@
 
 #include "vmm/boot.h"
 #include "vmm/bus.h"
+#include "loop.h"
 #include "vmm/devices/i8042.h"
 #include "vmm/devices/serial.h"
+#include "vmm/devices/virtio-blk.h"
+#include "vmm/devices/virtio-mmio.h"
+#include "vmm/devices/virtio-rng.h"
+#include "vmm/devices/virtio-vsock.h"
 #include "error.h"
 #include "vmm/kvm.h"
 #include "vmm/memory.h"
@@ -32,6 +37,19 @@ struct hull_vmm {
         struct hull_serial *serial;
         int exit_fd;
 
+        /* The event thread: device work off the vCPUs. */
+        struct hull_loop *loop;
+        int loop_quit_fd;
+        struct hull_loop_source *loop_quit_src;
+        pthread_t loop_thread;
+        bool loop_started;
+        struct hull_virtio_vsock *vsock;
+        struct hull_virtio_rng *rng;
+        struct hull_virtio_blk **disks;
+        unsigned n_disks;
+        unsigned n_virtio; /* virtio-mmio slots handed out */
+        char *cmdline; /* the kernel command line with the devices appended */
+
         pthread_mutex_t lock; /* guards the fields below */
         pthread_cond_t cond;
         enum hull_vmm_exit_kind exit_kind;
@@ -42,6 +60,71 @@ struct hull_vmm {
 
         uint64_t exits_io, exits_mmio, exits_all;
 };
+
+/* virtio-mmio slots: 4 KiB windows from 0xd0000000 in the MMIO hole, and the GSIs they interrupt on (ISA-range
+ * IOAPIC pins the MP table routes 1:1; 4 is the serial port, 8 the RTC). */
+#define VIRTIO_MMIO_BASE 0xD0000000ULL
+static const uint32_t virtio_gsis[] = { 5, 6, 7, 9, 10, 11, 12, 13, 14, 15 };
+
+static int next_slot(struct hull_vmm *vmm, uint64_t *ret_base, uint32_t *ret_gsi, struct hull_error **err)
+{
+        if (vmm->n_virtio >= ARRAY_SIZE(virtio_gsis))
+                return hull_error_set(err, ENOSPC, "more than %zu virtio devices", ARRAY_SIZE(virtio_gsis));
+        *ret_base = VIRTIO_MMIO_BASE + (uint64_t)vmm->n_virtio * HULL_VIRTIO_MMIO_SIZE;
+        *ret_gsi = virtio_gsis[vmm->n_virtio++];
+        return 0;
+}
+
+static int append_device(char **cmdline, const struct hull_virtio_mmio *t, struct hull_error **err)
+{
+        char dev[64];
+        char *n;
+
+        if (hull_virtio_mmio_cmdline(t, dev, sizeof(dev)) < 0 || asprintf(&n, "%s %s", *cmdline, dev) < 0)
+                return hull_error_oom(err);
+        free(*cmdline);
+        *cmdline = n;
+        return 0;
+}
+
+static int setup_virtio(struct hull_vmm *vmm, struct hull_error **err)
+{
+        const struct hull_vmm_config *cfg = &vmm->cfg;
+        uint64_t base = 0;
+        uint32_t gsi = 0;
+        int r;
+
+        vmm->cmdline = strdup(cfg->cmdline ? cfg->cmdline : "");
+        if (!vmm->cmdline)
+                return hull_error_oom(err);
+        if (cfg->vsock_uds) {
+                if ((r = next_slot(vmm, &base, &gsi, err)) < 0 ||
+                    (r = hull_virtio_vsock_new(vmm, base, gsi, cfg->vsock_cid, cfg->vsock_uds, &vmm->vsock, err)) < 0 ||
+                    (r = append_device(&vmm->cmdline, hull_virtio_vsock_transport(vmm->vsock), err)) < 0)
+                        return r;
+        }
+        if (cfg->rng) {
+                if ((r = next_slot(vmm, &base, &gsi, err)) < 0 ||
+                    (r = hull_virtio_rng_new(vmm, base, gsi, &vmm->rng, err)) < 0 ||
+                    (r = append_device(&vmm->cmdline, hull_virtio_rng_transport(vmm->rng), err)) < 0)
+                        return r;
+        }
+        if (cfg->n_disks) {
+                vmm->disks = calloc(cfg->n_disks, sizeof(*vmm->disks));
+                if (!vmm->disks)
+                        return hull_error_oom(err);
+        }
+        for (unsigned i = 0; i < cfg->n_disks; i++) {
+                if ((r = next_slot(vmm, &base, &gsi, err)) < 0 ||
+                    (r = hull_virtio_blk_new(vmm, base, gsi, cfg->disks[i].path, cfg->disks[i].read_only,
+                                             &vmm->disks[i], err)) < 0)
+                        return r;
+                vmm->n_disks = i + 1;
+                if ((r = append_device(&vmm->cmdline, hull_virtio_blk_transport(vmm->disks[i]), err)) < 0)
+                        return r;
+        }
+        return 0;
+}
 
 static int vmm_setup(struct hull_vmm *vmm, struct hull_error **err)
 {
@@ -58,10 +141,11 @@ static int vmm_setup(struct hull_vmm *vmm, struct hull_error **err)
         if (cfg->kernel || cfg->long_mode)
                 if ((r = hull_boot_setup_long_mode(&vmm->mem, err)) < 0)
                         return r;
+        if ((r = setup_virtio(vmm, err)) < 0)
+                return r;
         if (cfg->kernel) {
                 if ((r = hull_boot_setup_mptable(&vmm->mem, cfg->vcpus, err)) < 0 ||
-                    (r = hull_boot_load_linux(&vmm->mem, cfg->kernel, cfg->initrd, cfg->cmdline ? cfg->cmdline : "",
-                                              &boot, err)) < 0)
+                    (r = hull_boot_load_linux(&vmm->mem, cfg->kernel, cfg->initrd, vmm->cmdline, &boot, err)) < 0)
                         return r;
         }
         if ((r = hull_serial_new(vmm, HULL_SERIAL_COM1, HULL_SERIAL_COM1_IRQ, cfg->console_fd, &vmm->serial, err)) <
@@ -92,6 +176,27 @@ static int vmm_setup(struct hull_vmm *vmm, struct hull_error **err)
         return r;
 }
 
+static int on_loop_quit(struct hull_loop_source *src, int fd, uint32_t events, void *userdata)
+{
+        struct hull_vmm *vmm = userdata;
+
+        (void)src;
+        (void)fd;
+        (void)events;
+        hull_loop_quit(vmm->loop, 0);
+        return 0;
+}
+
+static void *event_thread(void *arg)
+{
+        struct hull_vmm *vmm = arg;
+        int r = hull_loop_run(vmm->loop);
+
+        if (r < 0)
+                hull_vmm_fail(vmm, HULL_VMM_EXIT_ERROR, "event loop: %s", strerror(-r));
+        return NULL;
+}
+
 int hull_vmm_new(const struct hull_vmm_config *cfg, struct hull_vmm **ret, struct hull_error **err)
 {
         _cleanup_(hull_vmm_freep) struct hull_vmm *vmm = NULL;
@@ -105,16 +210,23 @@ int hull_vmm_new(const struct hull_vmm_config *cfg, struct hull_vmm **ret, struc
         vmm->cfg = *cfg;
         vmm->kvm.kvm_fd = vmm->kvm.vm_fd = -1;
         vmm->mem.memfd = -1;
+        vmm->exit_fd = vmm->loop_quit_fd = -1;
         hull_bus_init(&vmm->io);
         hull_bus_init(&vmm->mmio);
         pthread_mutex_init(&vmm->lock, NULL);
         pthread_cond_init(&vmm->cond, NULL);
         vmm->exit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (vmm->exit_fd < 0)
+        vmm->loop_quit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (vmm->exit_fd < 0 || vmm->loop_quit_fd < 0)
                 return hull_error_errno(err, errno, "eventfd");
+        if ((r = hull_loop_new(&vmm->loop, err)) < 0 ||
+            (r = hull_loop_add_fd(vmm->loop, vmm->loop_quit_fd, EPOLLIN, on_loop_quit, vmm, &vmm->loop_quit_src, err)) <
+                    0)
+                return r;
         /* The configuration's strings belong to the caller; only set-up reads them. */
         r = vmm_setup(vmm, err);
-        vmm->cfg.kernel = vmm->cfg.initrd = vmm->cfg.cmdline = vmm->cfg.kvm_device = NULL;
+        vmm->cfg.kernel = vmm->cfg.initrd = vmm->cfg.cmdline = vmm->cfg.kvm_device = vmm->cfg.vsock_uds = NULL;
+        vmm->cfg.disks = NULL;
         if (r < 0)
                 return hull_error_prefix(err, "builtin VMM");
         *ret = TAKE_PTR(vmm);
@@ -132,7 +244,9 @@ int hull_vmm_start(struct hull_vmm *vmm, struct hull_error **err)
         /* vCPU threads take no process signals but their kick. */
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, &old);
-        for (unsigned i = 0; i < vmm->n_vcpus; i++) {
+        r = pthread_create(&vmm->loop_thread, NULL, event_thread, vmm);
+        vmm->loop_started = r == 0;
+        for (unsigned i = 0; i < vmm->n_vcpus && r == 0; i++) {
                 r = pthread_create(&vmm->vcpus[i].thread, NULL, hull_vcpu_thread, &vmm->vcpus[i]);
                 if (r != 0)
                         break;
@@ -195,6 +309,13 @@ void hull_vmm_fail(struct hull_vmm *vmm, enum hull_vmm_exit_kind kind, const cha
 void hull_vmm_stop(struct hull_vmm *vmm)
 {
         hull_vmm_fail(vmm, HULL_VMM_EXIT_STOPPED, "stopped");
+        if (vmm->loop_started) {
+                uint64_t one = 1;
+                ssize_t n = write(vmm->loop_quit_fd, &one, sizeof(one));
+                (void)n;
+                pthread_join(vmm->loop_thread, NULL);
+                vmm->loop_started = false;
+        }
         for (unsigned i = 0; i < vmm->n_vcpus; i++) {
                 struct hull_vcpu *v = &vmm->vcpus[i];
                 if (v->started) {
@@ -280,6 +401,11 @@ struct hull_bus *hull_vmm_mmio_bus(struct hull_vmm *vmm)
         return &vmm->mmio;
 }
 
+struct hull_loop *hull_vmm_loop(struct hull_vmm *vmm)
+{
+        return vmm->loop;
+}
+
 int hull_vmm_vm_fd(const struct hull_vmm *vmm)
 {
         return vmm->kvm.vm_fd;
@@ -298,6 +424,16 @@ struct hull_vmm *hull_vmm_free(struct hull_vmm *vmm)
         for (unsigned i = 0; i < vmm->n_vcpus; i++)
                 hull_vcpu_release(&vmm->vcpus[i]);
         free(vmm->vcpus);
+        hull_virtio_vsock_free(vmm->vsock);
+        hull_virtio_rng_free(vmm->rng);
+        for (unsigned i = 0; i < vmm->n_disks; i++)
+                hull_virtio_blk_free(vmm->disks[i]);
+        free(vmm->disks);
+        free(vmm->cmdline);
+        hull_loop_source_remove(vmm->loop_quit_src);
+        hull_loop_free(vmm->loop);
+        if (vmm->loop_quit_fd >= 0)
+                close(vmm->loop_quit_fd);
         hull_serial_free(vmm->serial);
         hull_guest_mem_release(&vmm->mem);
         hull_kvm_close(&vmm->kvm);

@@ -12,6 +12,11 @@ struct hull_vmm;
 struct hull_guest_mem;
 struct hull_bus;
 
+struct hull_vmm_disk {
+        const char *path; /* raw image or block device */
+        bool read_only;
+};
+
 struct hull_vmm_config {
         const char *kvm_device; /* NULL: /dev/kvm */
         unsigned vcpus; /* 1..254 */
@@ -26,6 +31,13 @@ struct hull_vmm_config {
         uint64_t entry;
         bool long_mode;
         int console_fd; /* the serial port's output goes here; -1: discarded */
+
+        /* virtio-mmio devices, announced on the kernel command line (virtio_mmio.device=). */
+        const char *vsock_uds; /* hybrid vsock: the unix socket to listen on; NULL: no vsock device */
+        uint64_t vsock_cid; /* the guest's CID (>= 3) */
+        bool rng; /* virtio-rng */
+        const struct hull_vmm_disk *disks;
+        unsigned n_disks;
 };
 
 enum hull_vmm_exit_kind {
@@ -55,6 +67,9 @@ const struct hull_guest_mem *hull_vmm_memory(const struct hull_vmm *vmm);
 struct hull_bus *hull_vmm_io_bus(struct hull_vmm *vmm);
 struct hull_bus *hull_vmm_mmio_bus(struct hull_vmm *vmm);
 int hull_vmm_vm_fd(const struct hull_vmm *vmm);
+/* The event loop of the VMM's event thread (device work: notifications, sockets). Sources may be added before
+ * hull_vmm_start() from any thread, afterwards only from the event thread itself. */
+struct hull_loop *hull_vmm_loop(struct hull_vmm *vmm);
 int hull_vmm_irq_line(struct hull_vmm *vmm, uint32_t gsi, int level);
 /* Exits the vCPUs took, by KVM exit reason (for tests and logs): IO, MMIO, everything. */
 void hull_vmm_exit_counts(struct hull_vmm *vmm, uint64_t *ret_io, uint64_t *ret_mmio, uint64_t *ret_all);

@@ -26,11 +26,17 @@ int main(int argc, char **argv)
                 { "kernel", required_argument, NULL, 'k' },  { "initrd", required_argument, NULL, 'i' },
                 { "cmdline", required_argument, NULL, 'c' }, { "memory", required_argument, NULL, 'm' },
                 { "vcpus", required_argument, NULL, 'n' },   { "timeout", required_argument, NULL, 't' },
-                { "until", required_argument, NULL, 'u' },   { NULL, 0, NULL, 0 },
+                { "until", required_argument, NULL, 'u' },   { "vsock-uds", required_argument, NULL, 'V' },
+                { "cid", required_argument, NULL, 'C' },     { "rng", no_argument, NULL, 'R' },
+                { "disk", required_argument, NULL, 'D' },    { NULL, 0, NULL, 0 },
         };
-        struct hull_vmm_config cfg = {
-                .vcpus = 1, .memory_mib = 256, .console_fd = STDOUT_FILENO, .cmdline = "console=ttyS0 reboot=k panic=1"
-        };
+        struct hull_vmm_disk disks[8];
+        unsigned n_disks = 0;
+        struct hull_vmm_config cfg = { .vcpus = 1,
+                                       .memory_mib = 256,
+                                       .console_fd = STDOUT_FILENO,
+                                       .cmdline = "console=ttyS0 reboot=k panic=1",
+                                       .vsock_cid = 3 };
         _cleanup_(hull_vmm_freep) struct hull_vmm *vmm = NULL;
         _cleanup_error_ struct hull_error *e = NULL;
         const char *why = "", *until = NULL;
@@ -63,13 +69,37 @@ int main(int argc, char **argv)
                 case 'u':
                         until = optarg;
                         break;
+                case 'V':
+                        cfg.vsock_uds = optarg;
+                        break;
+                case 'C':
+                        cfg.vsock_cid = strtoull(optarg, NULL, 10);
+                        break;
+                case 'R':
+                        cfg.rng = true;
+                        break;
+                case 'D': {
+                        char *comma = strchr(optarg, ',');
+                        if (n_disks == 8) {
+                                fprintf(stderr, "vmm-run: at most 8 disks\n");
+                                return 2;
+                        }
+                        disks[n_disks].read_only = comma && streq(comma, ",ro");
+                        if (comma)
+                                *comma = 0;
+                        disks[n_disks++].path = optarg;
+                        break;
+                }
                 default:
                         fprintf(stderr,
                                 "usage: vmm-run --kernel BZIMAGE [--initrd I] [--cmdline C] [--memory MIB] "
-                                "[--vcpus N] [--timeout S] [--until TEXT]\n");
+                                "[--vcpus N] [--timeout S] [--until TEXT] [--vsock-uds PATH] [--cid N] [--rng] "
+                                "[--disk PATH[,ro]]...\n");
                         return 2;
                 }
         }
+        cfg.disks = disks;
+        cfg.n_disks = n_disks;
         if (!cfg.kernel) {
                 fprintf(stderr, "vmm-run: --kernel is required\n");
                 return 2;
