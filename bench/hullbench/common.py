@@ -1,0 +1,236 @@
+"""What every figure of the harness shares: the run context (build tree, components found, run count, time budget),
+table rows, n/a reasons, medians, host process memory from /proc."""
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import tomllib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.realpath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(SOURCE, "tests", "integration"))
+sys.path.insert(0, os.path.join(SOURCE, "guest", "kernel", "boottest"))
+
+VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
+BUSYBOX = "/bin/busybox"
+
+
+class NA(Exception):
+    """A figure that cannot be measured here: the message says why (shown as "n/a (why)")."""
+
+
+class Row:
+    """One line of the table: hull's figure, the reference it is compared with (measured in the same run), units."""
+
+    def __init__(self, key, figure, unit, ref_label="", hull=None, ref=None, runs=0, na=None, ref_na=None,
+                 lower_is_better=True, note=""):
+        self.key, self.figure, self.unit, self.ref_label = key, figure, unit, ref_label
+        self.hull, self.ref, self.runs = hull, ref, runs
+        self.na, self.ref_na = na, ref_na
+        self.lower_is_better = lower_is_better
+        self.note = note
+        self.samples = {"hull": [], "ref": []}
+
+    def ratio(self):
+        if self.hull is None or self.ref is None or self.ref == 0:
+            return None
+        return self.hull / self.ref
+
+    def to_json(self):
+        return {"key": self.key, "figure": self.figure, "unit": self.unit, "hull": self.hull,
+                "reference": self.ref, "reference_label": self.ref_label, "ratio": self.ratio(), "runs": self.runs,
+                "na": self.na, "reference_na": self.ref_na, "note": self.note, "samples": self.samples}
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+class Ctx:
+    """The run: where the build is, what exists in it, how many runs, the time budget, the work directory."""
+
+    def __init__(self, build, runs, smoke, budget_s, workdir, verbose=False):
+        self.build = os.path.realpath(build)
+        self.runs = runs
+        self.smoke = smoke
+        self.started = time.monotonic()
+        self.deadline = self.started + budget_s
+        self.workdir = workdir
+        self.verbose = verbose
+        self.hull = os.path.join(self.build, "src", "cli", "hull")
+        self.hv_boot = os.environ.get("HULL_HV_BOOT") or os.path.join(self.build, "tests", "helpers", "hv-boot")
+        self.ttrpc_bench = os.path.join(self.build, "bench", "ttrpc-bench")
+        self.shim_dir = os.path.join(self.build, "src", "shim")
+        self.config_path = os.environ.get("HULL_BENCH_CONFIG") or os.path.join(
+            self.build, "configs", "configuration-qemu.toml")
+        self.qemu = shutil.which("qemu-system-x86_64")
+        self.kernel = self.initrd = None
+        self.memory_mib = 2048
+        self._read_config()
+        self._cli_commands = None
+
+    def _read_config(self):
+        try:
+            with open(self.config_path, "rb") as f:
+                conf = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError):
+            return
+        q = conf.get("hypervisor", {}).get("qemu", {})
+        self.kernel, self.initrd = q.get("kernel"), q.get("initrd")
+        self.memory_mib = int(q.get("default_memory", self.memory_mib))
+        if q.get("path"):
+            self.qemu = q["path"]
+
+    def log(self, msg):
+        elapsed = time.monotonic() - self.started
+        print("[%6.1fs] %s" % (elapsed, msg), file=sys.stderr, flush=True)
+
+    def left(self):
+        return self.deadline - time.monotonic()
+
+    def need_time(self, seconds, what):
+        if self.left() < seconds:
+            raise NA("time budget: %s needs ~%ds, %ds left" % (what, seconds, max(self.left(), 0)))
+
+    def need_guest(self):
+        for what, path in (("QEMU", self.qemu), ("guest kernel", self.kernel), ("guest initrd", self.initrd),
+                           ("virtiofsd", VIRTIOFSD), ("busybox-static", BUSYBOX)):
+            if not path or not os.path.exists(path):
+                raise NA("%s missing (%s)" % (what, path or "not configured in %s" % self.config_path))
+
+    def need_hv_boot(self):
+        self.need_guest()
+        for what, path in (("tests/helpers/hv-boot", self.hv_boot), ("hull", self.hull)):
+            if not os.access(path, os.X_OK):
+                raise NA("%s not built" % what)
+
+    def shim_binary(self):
+        return os.path.join(self.shim_dir, "containerd-shim-hull-v2")
+
+    def need_shim(self):
+        if not os.access(self.shim_binary(), os.X_OK):
+            raise NA("containerd-shim-hull-v2 not built")
+        self.need_guest()
+
+    def cli_has(self, command):
+        """Whether `hull` has a command (the OCI CLI lands command by command)."""
+        if self._cli_commands is None:
+            self._cli_commands = set()
+            if os.access(self.hull, os.X_OK):
+                out = subprocess.run([self.hull, "--help"], capture_output=True, text=True).stdout
+                for line in out.splitlines():
+                    words = line.split()
+                    if line.startswith("  ") and words:
+                        self._cli_commands.add(words[0])
+        return command in self._cli_commands
+
+    def size(self, full, smoke):
+        return smoke if self.smoke else full
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Host process memory
+
+
+def read_kib_fields(path, fields):
+    out = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                k, _, rest = line.partition(":")
+                if k in fields:
+                    out[k] = int(rest.split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def pss_kib(pid):
+    """Proportional set size of a process (its share of every page it maps), KiB; None when it is gone."""
+    return read_kib_fields("/proc/%d/smaps_rollup" % pid, ("Pss",)).get("Pss")
+
+
+def rss_kib(pid):
+    return read_kib_fields("/proc/%d/smaps_rollup" % pid, ("Rss",)).get("Rss")
+
+
+def qemu_memory(pid, guest_mib):
+    """A VMM's memory split into guest RAM and the rest, from /proc/<pid>/smaps: the guest RAM mapping is the memfd
+    (or anonymous) mapping of exactly the guest's size; returns dict(pss_total, pss_vmm, rss_guest) in KiB."""
+    want = guest_mib * 1024
+    total = vmm = guest_rss = 0
+    cur_guest = False
+    try:
+        with open("/proc/%d/smaps" % pid) as f:
+            for line in f:
+                first = line.split(None, 1)[0]
+                if "-" in first and not first.endswith(":"):
+                    lo, hi = (int(x, 16) for x in first.split("-"))
+                    cur_guest = (hi - lo) // 1024 == want
+                elif first == "Pss:":
+                    kib = int(line.split()[1])
+                    total += kib
+                    if not cur_guest:
+                        vmm += kib
+                elif first == "Rss:" and cur_guest:
+                    guest_rss += int(line.split()[1])
+    except OSError:
+        return None
+    return {"pss_total": total, "pss_vmm": vmm, "rss_guest": guest_rss}
+
+
+def children(pid):
+    kids = []
+    try:
+        for tid in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                kids += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return kids
+
+
+def descendants(pid):
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for k in children(p):
+            out.append(k)
+            todo.append(k)
+    return out
+
+
+def comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def mem_available_kib():
+    return read_kib_fields("/proc/meminfo", ("MemAvailable",)).get("MemAvailable")
+
+
+def kill_tree(pid, sig=9):
+    """SIGKILL a process we started and everything below it."""
+    for p in [pid] + descendants(pid):
+        try:
+            os.kill(p, sig)
+        except OSError:
+            pass
+
+
+def mib(kib):
+    return None if kib is None else kib / 1024.0
