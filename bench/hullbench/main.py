@@ -171,7 +171,7 @@ def main(argv):
     if n:
         print("\nnotes:\n" + n)
     doc = {"version": 1, "smoke": args.smoke, "runs": runs, "elapsed_s": round(elapsed, 1), "host": host_facts(),
-           "config": ctx.config_path, "kernel": ctx.kernel, "initrd": ctx.initrd, "guest_memory_mib": ctx.memory_mib,
+           "config": ctx.config_path, "workdir": workdir, "kernel": ctx.kernel, "initrd": ctx.initrd, "guest_memory_mib": ctx.memory_mib,
            "columns": list(COLUMNS), "rows": [r.to_json() for r in rows.values()]}
     name = "bench-smoke" if args.smoke else "bench"
     out = args.out or os.path.join(outdir, name + ".json")

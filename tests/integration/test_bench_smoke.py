@@ -1,0 +1,87 @@
+"""The benchmark harness's smoke run (`bench/run --smoke`: one iteration of each figure, small sizes): the table and
+the JSON hold every figure's row, each with a value or an n/a reason, what can be measured on every machine that
+passes `make check` is measured, and nothing is left behind."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+BENCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench")
+sys.path.insert(0, BENCH)
+from hullbench import figures  # noqa: E402
+
+
+def leftover_pids(marker):
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % entry, "rb") as f:
+                    if marker in f.read():
+                        out.append(int(entry))
+            except OSError:
+                pass
+    return out
+
+
+def test_bench_smoke_has_every_figure(build_dir, tmp_path):
+    out = tmp_path / "bench.json"
+    p = subprocess.run([os.path.join(BENCH, "run"), str(build_dir), "--smoke", "--out", str(out)],
+                       capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert doc["smoke"] is True and doc["runs"] == 1
+    assert doc["columns"] == ["figure", "hull", "reference", "ratio", "unit", "runs"]
+    want = figures.make_rows()
+    got = {r["key"]: r for r in doc["rows"]}
+    assert list(got) == list(want), "rows missing or out of order"
+    table = p.stdout
+    assert (tmp_path / "bench-smoke.md").read_text().count("\n| ") == len(want) + 1
+    for key, r in got.items():
+        # a value, or an n/a with its reason, for hull and (where there is one) the reference
+        assert (r["hull"] is not None) != bool(r["na"]), (key, r)
+        if r["reference_label"]:
+            assert (r["reference"] is not None) != bool(r["reference_na"]), (key, r)
+        assert want[key].figure.strip() in table, key
+        if r["hull"] is not None:
+            assert r["runs"] >= 1 and r["samples"]["hull"], (key, r)
+    # The table has one line per row under its header.
+    lines = table.split("\n")
+    head = next(i for i, line in enumerate(lines) if line.startswith("figure "))
+    assert len([line for line in lines[head + 2:head + 2 + len(want)] if line.strip()]) == len(want)
+
+    # What every machine that passes make check can measure: the QEMU floor, the driver + agent stack and the agent
+    # channel round trip, with positive values.
+    if (build_dir / "tests" / "helpers" / "hv-boot").exists() and doc["kernel"] and os.path.exists(doc["kernel"]):
+        for key in ("start.stack_vs_floor", "rpc.health", "mem.guest_used", "mem.vmm_pss", "io.virtiofs_read"):
+            assert got[key]["hull"] and got[key]["hull"] > 0, (key, got[key])
+        assert got["start.stack_vs_floor"]["reference"] > 0
+        phases = sum(got["phase." + k]["hull"] for k, _ in figures.PHASES)
+        assert 0 < phases <= got["start.stack_vs_floor"]["hull"] * 1.5
+    # Nothing left: no VM, containerd or shim started by the run (they all name its work directory), no directory.
+    assert doc["workdir"].startswith("/tmp/hull-bench-")
+    assert not leftover_pids(doc["workdir"].encode()), "processes left behind"
+    assert not os.path.exists(doc["workdir"])
+
+
+def test_log_phase_parser():
+    """The phase split from hull's JSON debug log: marks found by their messages, spans between them."""
+    t = "2026-11-24T19:00:0%d.%06dZ"
+    lines = [
+        '{"level":"debug","msg":"sandbox=a qemu: starting","time":"%s"}' % (t % (1, 0)),
+        '{"level":"info","msg":"sandbox=a qemu: pid 5 up in 80 ms (QEMU 7.2)","time":"%s"}' % (t % (1, 250000)),
+        '{"level":"debug","msg":"agent: SERVING after 3 tries","time":"%s"}' % (t % (3, 0)),
+        'not json',
+        '{"level":"debug","msg":"sandbox=a agent: CreateSandbox done","time":"%s"}' % (t % (3, 100000)),
+    ]
+    marks = figures.log_marks(lines)
+    assert set(marks) == {"vmm_begin", "vmm_up", "agent_ready", "create_sandbox"}
+    begin = figures.parse_time(t % (0, 500000))
+    ph = figures.phases_from_marks(marks, begin, begin + 10)
+    assert ph["front"] == pytest.approx(0.5)
+    assert ph["vmm"] == pytest.approx(0.25)
+    assert ph["boot"] == pytest.approx(1.75)
+    assert ph["create_sandbox"] == pytest.approx(0.1)
+    assert "create_container" not in ph and "teardown" not in ph
