@@ -192,6 +192,8 @@ static int monitor_main(const struct hull_cli_ctx *ctx, const char *id, const ch
         r = hull_loop_run(loop);
         if (r < 0)
                 log_error("monitor %s: event loop: %s", id, strerror(-r));
+        /* Ending here (the init exited, or a signal) keeps the directory: `hull delete` removes it. */
+        hull_task_service_on_done(m.ts, NULL, NULL);
         if (!hull_task_service_done(m.ts))
                 hull_task_service_abort(m.ts);
         m.ts = hull_task_service_free(m.ts);

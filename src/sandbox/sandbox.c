@@ -587,9 +587,8 @@ int hull_sandbox_start(struct hull_sandbox *sb, hull_sandbox_ready_cb cb, void *
         hull_agent_on_close(sb->agent, agent_closed, sb);
         sb->ready_cb = cb;
         sb->ready_userdata = userdata;
-        dial = sb->cfg->agent.dial_timeout_ms
-                ? sb->cfg->agent.dial_timeout_ms * 1000ull
-                : (uint64_t)(sb->cfg->agent.dial_timeout ? sb->cfg->agent.dial_timeout : 45) * 1000000ull;
+        /* Kata's dial_timeout (seconds) bounds the whole wait; runtime-rs' dial_timeout_ms is one attempt's. */
+        dial = (uint64_t)(sb->cfg->agent.dial_timeout ? sb->cfg->agent.dial_timeout : 45) * 1000000ull;
         r = hull_agent_wait_ready(sb->agent, dial, agent_ready, sb, err);
         if (r < 0) {
                 sb->ready_cb = NULL;

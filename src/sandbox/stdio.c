@@ -380,9 +380,27 @@ struct in_write {
         struct hull_stdio_relay *r;
         uint8_t *data;
         size_t len, off;
+        unsigned backoff_ms;
+        struct hull_loop_source *retry;
 };
 
 static int in_write_send(struct in_write *w);
+static void in_write_done(int rc, const ProtobufCMessage *resp, const struct hull_error *err, void *userdata);
+
+static int in_retry_fired(struct hull_loop_source *src, void *userdata)
+{
+        struct in_write *w = userdata;
+
+        hull_loop_source_remove(w->retry);
+        w->retry = NULL;
+        if (w->r->dead || in_write_send(w) < 0) {
+                struct hull_error e = { EIO, (char *)"WriteStdin could not be sent" };
+                relay_ref(w->r); /* in_write_done drops the reference a call holds */
+                in_write_done(-EIO, NULL, &e, w);
+        }
+        relay_unref(w->r); /* the timer's */
+        return 0;
+}
 
 static void in_write_done(int rc, const ProtobufCMessage *resp, const struct hull_error *err, void *userdata)
 {
@@ -398,10 +416,22 @@ static void in_write_done(int rc, const ProtobufCMessage *resp, const struct hul
                         in_send_close(r);
                 goto out;
         }
-        w->off += m->len ? MIN((size_t)m->len, w->len - w->off) : w->len - w->off;
-        if (w->off < w->len && in_write_send(w) >= 0) {
-                relay_unref(r);
-                return;
+        w->off += MIN((size_t)m->len, w->len - w->off);
+        if (w->off < w->len && m->len == 0) {
+                /* The guest's pipe is full and the agent has no way to say when it drains: try again after a
+                 * growing pause (10 ms .. 200 ms). */
+                w->backoff_ms = w->backoff_ms ? MIN(w->backoff_ms * 2, 200u) : 10u;
+                if (hull_loop_add_timer(r->loop, w->backoff_ms * 1000ull, in_retry_fired, w, &w->retry, NULL) >= 0) {
+                        relay_ref(r); /* the timer's */
+                        relay_unref(r);
+                        return;
+                }
+        } else if (w->off < w->len) {
+                w->backoff_ms = 0;
+                if (in_write_send(w) >= 0) {
+                        relay_unref(r);
+                        return;
+                }
         }
         r->in_writing = false;
         if (r->in_closing || r->in_eof)
