@@ -908,6 +908,106 @@ static void test_config_kata_full_stratovirt_loads(void **state)
         assert_string_equal(c->hypervisor.machine_type, "microvm");
 }
 
+/* ---- Kata's own files: tests/unit/data/kata/configuration-*.toml, filled from Kata's templates by fill.py ---- */
+
+static void test_config_kata_filled_qemu_loads(void **state)
+{
+        _cleanup_(hull_config_freep) struct hull_config *c = load_kata("kata/configuration-qemu.toml",
+                                                                       HULL_CONFIG_HYPERVISOR_QEMU);
+
+        assert_string_equal(c->hypervisor.path, "/usr/bin/qemu-system-x86_64");
+        assert_string_equal(c->hypervisor.kernel, "/usr/share/kata-containers/vmlinux.container");
+        assert_string_equal(c->hypervisor.image, "/usr/share/kata-containers/kata-containers.img");
+        assert_string_equal(c->hypervisor.initrd, "");
+        assert_string_equal(c->hypervisor.machine_type, "pc");
+        assert_string_equal(c->hypervisor.cpu_features, "pmu=off");
+        assert_string_equal(c->hypervisor.virtio_fs_daemon, "/usr/libexec/virtiofsd");
+        assert_string_equal(c->hypervisor.virtio_fs_cache, "auto");
+        assert_string_equal(c->hypervisor.virtio_fs_extra_args[0], "--thread-pool-size=1");
+        assert_string_equal(c->hypervisor.virtio_fs_extra_args[1], "--announce-submounts");
+        assert_null(c->hypervisor.virtio_fs_extra_args[2]);
+        assert_string_equal(c->hypervisor.valid_file_mem_backends[0], "");
+        assert_null(c->hypervisor.valid_file_mem_backends[1]);
+        assert_string_equal(c->hypervisor.valid_entropy_sources[1], "/dev/random");
+        assert_null(c->hypervisor.pflashes[0]);
+        assert_string_equal(c->hypervisor.block_device_aio, "io_uring");
+        assert_true(c->hypervisor.disable_guest_selinux);
+        assert_int_equal(c->agent.dial_timeout, 45);
+        assert_null(c->agent.kernel_modules[0]);
+        assert_string_equal(c->runtime.internetworking_model, "tcfilter");
+        assert_int_equal(c->runtime.create_container_timeout, 60);
+        assert_string_equal(c->runtime.vfio_mode, "guest-kernel");
+        /* what hull keeps without acting on it yet is reported */
+        assert_non_null(find_warning(c, "hypervisor.qemu.image"));
+        assert_non_null(find_warning(c, "hypervisor.qemu.valid_hypervisor_paths"));
+}
+
+static void test_config_kata_filled_clh_loads(void **state)
+{
+        _cleanup_(hull_config_freep) struct hull_config *c = load_kata("kata/configuration-clh.toml",
+                                                                       HULL_CONFIG_HYPERVISOR_CLH);
+
+        assert_string_equal(c->hypervisor.path, "/usr/bin/cloud-hypervisor");
+        assert_string_equal(c->hypervisor.block_device_driver, "virtio-blk");
+        assert_string_equal(c->hypervisor.shared_fs, "virtio-fs");
+        assert_int_equal(c->hypervisor.virtio_fs_queue_size, 1024);
+        assert_false(c->hypervisor.disable_image_nvdimm);
+        assert_string_equal(c->hypervisor.rootfs_type, "ext4");
+        assert_false(c->runtime.static_sandbox_resource_mgmt);
+        assert_string_equal(c->runtime.dan_conf, "/run/kata-containers/dans");
+}
+
+static void test_config_kata_filled_fc_loads(void **state)
+{
+        _cleanup_(hull_config_freep) struct hull_config *c = load_kata("kata/configuration-fc.toml",
+                                                                       HULL_CONFIG_HYPERVISOR_FIRECRACKER);
+
+        assert_string_equal(c->hypervisor.path, "/usr/bin/firecracker");
+        assert_string_equal(c->hypervisor.jailer_path, "/usr/bin/jailer");
+        assert_string_equal(c->hypervisor.valid_jailer_paths[0], "/usr/bin/jailer");
+        assert_string_equal(c->hypervisor.block_device_driver, "virtio-mmio");
+        assert_string_equal(c->hypervisor.shared_fs, "none"); /* Firecracker has none; Kata's file says nothing */
+        assert_int_equal(c->agent.dial_timeout, 60);
+        assert_true(c->runtime.static_sandbox_resource_mgmt);
+        assert_non_null(find_warning(c, "runtime.static_sandbox_resource_mgmt"));
+}
+
+static void test_config_kata_filled_dragonball_loads(void **state)
+{
+        _cleanup_(hull_config_freep) struct hull_config *c = load_kata("kata/configuration-dragonball.toml",
+                                                                       HULL_CONFIG_HYPERVISOR_BUILTIN);
+
+        assert_string_equal(c->hypervisor.path, "");
+        assert_string_equal(c->hypervisor.kernel,
+                            "/usr/share/kata-containers/vmlinux-dragonball-experimental.container");
+        assert_string_equal(c->hypervisor.kernel_params, "console=ttyS1 agent.log_vport=1025");
+        assert_string_equal(c->hypervisor.shared_fs, "inline-virtio-fs");
+        assert_string_equal(c->hypervisor.block_device_driver, "virtio-blk-pci");
+        assert_string_equal(c->hypervisor.enable_annotations[5], "default_memory");
+        assert_null(c->hypervisor.valid_hypervisor_paths[0]);
+        assert_int_equal(c->agent.container_pipe_size, 1);
+        assert_false(c->agent.mem_agent.mem_agent_enable);
+        assert_string_equal(c->runtime.name, "virt_container");
+        assert_string_equal(c->runtime.hypervisor_name, "dragonball");
+        assert_string_equal(c->runtime.agent_name, "kata");
+        assert_true(c->runtime.sandbox_cgroup_only);
+        assert_true(c->runtime.use_passfd_io);
+}
+
+static void test_config_kata_filled_stratovirt_loads(void **state)
+{
+        _cleanup_(hull_config_freep) struct hull_config *c = load_kata("kata/configuration-stratovirt.toml",
+                                                                       HULL_CONFIG_HYPERVISOR_STRATOVIRT);
+
+        assert_string_equal(c->hypervisor.path, "/usr/bin/stratovirt");
+        assert_string_equal(c->hypervisor.kernel, "/usr/share/kata-containers/vmlinuz.container");
+        assert_string_equal(c->hypervisor.initrd, "/usr/share/kata-containers/kata-containers-initrd.img");
+        assert_string_equal(c->hypervisor.image, "");
+        assert_string_equal(c->hypervisor.machine_type, "microvm");
+        assert_string_equal(c->hypervisor.entropy_source, "/dev/urandom");
+        assert_true(c->runtime.static_sandbox_resource_mgmt);
+}
+
 /* ---- the effective configuration ---- */
 
 static char *write_to_string(const struct hull_config *c)
@@ -946,8 +1046,16 @@ static void check_round_trip(struct hull_config *c)
 
 static void test_config_write_toml_round_trips(void **state)
 {
-        static const char *const names[] = { "kata-full-qemu.toml", "kata-full-clh.toml", "kata-full-fc.toml",
-                                             "kata-full-dragonball.toml", "kata-full-stratovirt.toml" };
+        static const char *const names[] = { "kata-full-qemu.toml",
+                                             "kata-full-clh.toml",
+                                             "kata-full-fc.toml",
+                                             "kata-full-dragonball.toml",
+                                             "kata-full-stratovirt.toml",
+                                             "kata/configuration-qemu.toml",
+                                             "kata/configuration-clh.toml",
+                                             "kata/configuration-fc.toml",
+                                             "kata/configuration-dragonball.toml",
+                                             "kata/configuration-stratovirt.toml" };
 
         for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
                 _cleanup_(hull_config_freep) struct hull_config *c = NULL;
@@ -1046,6 +1154,11 @@ int main(void)
                 cmocka_unit_test(test_config_kata_full_fc_loads),
                 cmocka_unit_test(test_config_kata_full_dragonball_loads),
                 cmocka_unit_test(test_config_kata_full_stratovirt_loads),
+                cmocka_unit_test(test_config_kata_filled_qemu_loads),
+                cmocka_unit_test(test_config_kata_filled_clh_loads),
+                cmocka_unit_test(test_config_kata_filled_fc_loads),
+                cmocka_unit_test(test_config_kata_filled_dragonball_loads),
+                cmocka_unit_test(test_config_kata_filled_stratovirt_loads),
                 cmocka_unit_test(test_config_write_toml_round_trips),
                 cmocka_unit_test(test_config_write_toml_prints_every_key_and_escapes),
                 cmocka_unit_test(test_config_write_toml_reports_write_errors),
