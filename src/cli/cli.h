@@ -25,11 +25,24 @@ struct hull_cli_ctx {
 
 /* X(name, function, one-line summary). A command returns its exit status (>= 0), or a negative
  * errno with *err set, which main() prints as "hull: <message>" and turns into exit status 1. */
-#define HULL_CLI_COMMANDS(X)                                                           \
-        X(check, hull_cli_check, "can this host run hull, and with which hypervisors") \
-        X(env, hull_cli_env, "effective configuration and host facts, as TOML")        \
-        X(agent_ctl, hull_cli_agent_ctl, "one call to a guest agent, JSON in and out") \
-        X(image, hull_cli_image, "build the guest kernel and initramfs (image build)")
+#define HULL_CLI_COMMANDS(X)                                                                \
+        X(check, hull_cli_check, "can this host run hull, and with which hypervisors")      \
+        X(env, hull_cli_env, "effective configuration and host facts, as TOML")             \
+        X(agent_ctl, hull_cli_agent_ctl, "one call to a guest agent, JSON in and out")      \
+        X(image, hull_cli_image, "build the guest kernel and initramfs (image build)")      \
+        X(create, hull_cli_create, "create a container (its VM booted, its process ready)") \
+        X(start, hull_cli_start, "start a created container's process")                     \
+        X(run, hull_cli_run, "create, start and wait for a container, then delete it")      \
+        X(state, hull_cli_state, "print a container's OCI state as JSON")                   \
+        X(kill, hull_cli_kill, "send a signal to a container's process(es)")                \
+        X(delete, hull_cli_delete, "delete a container and everything it made")             \
+        X(exec, hull_cli_exec, "run a new process in a running container")                  \
+        X(ps, hull_cli_ps, "list a container's processes (guest pids)")                     \
+        X(list, hull_cli_list, "list the containers under --root")                          \
+        X(pause, hull_cli_pause, "freeze a container's processes")                          \
+        X(resume, hull_cli_resume, "thaw a paused container")                               \
+        X(spec, hull_cli_spec, "write a default config.json")                               \
+        X(features, hull_cli_features, "print what this runtime implements, as JSON")
 
 #define HULL_CLI_DECLARE(name, fn, summary) \
         int fn(const struct hull_cli_ctx *ctx, int argc, char **argv, struct hull_error **err);

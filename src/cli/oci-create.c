@@ -174,6 +174,8 @@ static int create_container(const struct hull_cli_ctx *ctx, const struct create_
         _cleanup_(hull_task_client_freep) struct hull_task_client *client = NULL;
         _cleanup_(hull_oci_fg_freep) struct hull_oci_fg *fg = NULL;
         _cleanup_free_ char *bundle = NULL, *dir = NULL, *in = NULL, *out = NULL, *errs = NULL;
+        _cleanup_free_ char *root = NULL, *config = NULL, *log_path = NULL;
+        struct hull_cli_ctx mctx;
         Containerd__Task__V2__CreateTaskRequest req = CONTAINERD__TASK__V2__CREATE_TASK_REQUEST__INIT;
         ProtobufCMessage *resp = NULL;
         char resolved[PATH_MAX];
@@ -207,7 +209,16 @@ static int create_container(const struct hull_cli_ctx *ctx, const struct create_
         r = hull_oci_state_dir(ctx, a->id, &dir, err);
         if (r < 0)
                 return r;
-        r = hull_monitor_spawn(ctx, a->id, bundle, &monitor, err);
+        /* The monitor lives on in "/": it gets the paths of the global options absolute. */
+        if ((ctx->root && absolute(ctx->root, &root, err) < 0) ||
+            (ctx->config_path && absolute(ctx->config_path, &config, err) < 0) ||
+            (ctx->log_path && absolute(ctx->log_path, &log_path, err) < 0))
+                return -ENOMEM;
+        mctx = *ctx;
+        mctx.root = root;
+        mctx.config_path = config;
+        mctx.log_path = log_path;
+        r = hull_monitor_spawn(&mctx, a->id, bundle, &monitor, err);
         if (r == -EEXIST)
                 return hull_error_set(err, EEXIST, "container with id exists: %s", a->id);
         if (r < 0)

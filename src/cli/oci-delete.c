@@ -19,6 +19,7 @@
 
 #define MONITOR_EXIT_TIMEOUT_MS 60000
 #define PROCESS_EXIT_TIMEOUT_MS 10000
+#define MONITOR_GOING_TIMEOUT_MS 15000
 #define MAX_TREE_DEPTH 32
 
 /* Remove name under dfd and all below it, never leaving dev (a mount point is not descended into). */
@@ -196,8 +197,9 @@ int hull_cli_delete(const struct hull_cli_ctx *ctx, int argc, char **argv, struc
                                 *err = TAKE_PTR(monitor_err);
                         return r;
                 }
-                /* A monitor that went away meanwhile (the container exited as we asked) is no failure. */
-                if (r < 0 && !force && hull_oci_monitor_alive(c)) {
+                /* A monitor on its way out (its container has exited: it stops the VM, closes its socket and
+                 * exits) is no failure: give it a moment, then clean up after it. */
+                if (r < 0 && !force && hull_oci_wait_pid_gone(c->monitor_pid, MONITOR_GOING_TIMEOUT_MS, NULL) < 0) {
                         if (err)
                                 *err = TAKE_PTR(monitor_err);
                         return hull_error_prefix(err, "delete %s", c->id);
