@@ -104,12 +104,14 @@ class Hull:
         return json.loads(self.ok("state", cid).stdout)
 
     def wait_status(self, cid, status, timeout=60):
+        """Poll `hull state` until the status is reached (a container still being made may not exist yet)."""
         deadline = time.monotonic() + timeout
         while True:
-            st = self.state(cid)
-            if st["status"] == status:
-                return st
-            assert time.monotonic() < deadline, "container %s: status %s, never %s" % (cid, st["status"], status)
+            p = self.run("state", cid)
+            now = json.loads(p.stdout)["status"] if p.returncode == 0 else p.stderr.strip()
+            if now == status:
+                return json.loads(p.stdout)
+            assert time.monotonic() < deadline, "container %s: %s, never %s" % (cid, now, status)
             time.sleep(0.2)
 
     def ids(self):
