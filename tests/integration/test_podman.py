@@ -40,7 +40,15 @@ def pod(hull_bin, build_dir, tmp_path_factory):
         t.add(str(rootfs), arcname=".")
     subprocess.run(base + ["import", tar, IMAGE], check=True, capture_output=True, timeout=300)
 
-    def podman(*args, timeout=hullcli.CREATE_TIMEOUT, **kw):
+    # The flow tests run without podman's default sysctl (net.ipv4.ping_group_range), which
+    # test_podman_default_sysctl covers on its own: one failure names one cause.
+    conf = os.path.join(work, "containers.conf")
+    with open(conf, "w") as f:
+        f.write("[containers]\ndefault_sysctls = []\n")
+    env = dict(os.environ, CONTAINERS_CONF=conf)
+
+    def podman(*args, timeout=hullcli.CREATE_TIMEOUT, default_conf=False, **kw):
+        kw.setdefault("env", os.environ if default_conf else env)
         kw.setdefault("capture_output", True)
         kw.setdefault("text", True)
         kw.setdefault("stdin", subprocess.DEVNULL)
@@ -90,4 +98,14 @@ def test_podman_exec_stop_rm_leave_nothing(pod):
         assert r.returncode == 0, r.stderr
     finally:
         pod.podman("rm", "--force", "--time", "0", "pe1")
+    nothing_left(pod)
+
+
+def test_podman_default_sysctl(pod):
+    """podman's containers.conf sets net.ipv4.ping_group_range in every container: runc writes sysctls before it
+    makes /proc/sys read-only, and so must the guest agent."""
+    p = pod.podman("run", "--rm", "--network", "none", IMAGE, "cat", "/proc/sys/net/ipv4/ping_group_range",
+                   default_conf=True)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["0", "0"]
     nothing_left(pod)
