@@ -65,8 +65,11 @@ int hull_qemu_build_cmdline(const struct hull_hv_desc *desc, const struct hull_q
 
         r |= hull_buf_puts(&b, desc->console == HULL_HV_CONSOLE_VIRTIO ? "console=hvc0" : "console=ttyS0");
         /* panic=1 with -no-reboot: a guest panic ends QEMU and so becomes an exit event instead of a hung VM.
-         * reboot=k: reboot through the keyboard controller, which QEMU turns into an exit (-no-reboot). */
-        r |= hull_buf_puts(&b, " reboot=k panic=1 rcupdate.rcu_expedited=1");
+         * reboot=: a reset that -no-reboot turns into QEMU's exit. q35 has an i8042 (k, the fast one); microvm has
+         * none, and there a kernel built without the fallback chain (hull's trimmed one) jumps into the firmware
+         * and boots again forever, so microvm asks for a triple fault (t), which every machine sees as a reset. */
+        r |= hull_buf_puts(&b, plan->machine == HULL_QEMU_MICROVM ? " reboot=t" : " reboot=k");
+        r |= hull_buf_puts(&b, " panic=1 rcupdate.rcu_expedited=1");
         r |= hull_buf_puts(&b, " i8042.noaux=1 i8042.nomux=1 i8042.nopnp=1 i8042.dumbkbd=1");
         if (plan->machine == HULL_QEMU_MICROVM)
                 r |= hull_buf_puts(&b, " pci=off"); /* microvm has no PCI: skip probing for it */

@@ -209,6 +209,7 @@ static void test_qemu_cmdline_appends_kernel_params(void **state)
         assert_non_null(strstr(line, " panic=1"));
         assert_non_null(strstr(line, " quiet"));
         assert_non_null(strstr(line, " pci=off"));
+        assert_non_null(strstr(line, " reboot=t ")); /* microvm has no i8042 */
         assert_non_null(strstr(line, " tsc=reliable no_timer_check"));
         assert_null(strstr(line, "tsc_early_khz")); /* no rate known in this plan */
         /* the configuration's parameters come last, so they win over the base */
@@ -226,6 +227,7 @@ static void test_qemu_cmdline_appends_kernel_params(void **state)
         assert_true(strneq(line2, "console=hvc0 ", 13));
         assert_null(strstr(line2, "quiet"));
         assert_null(strstr(line2, "pci=off"));
+        assert_non_null(strstr(line2, " reboot=k ")); /* q35 resets through its i8042 */
 }
 
 static void test_qemu_cmdline_gives_tcg_guests_the_tsc_rate(void **state)
