@@ -49,7 +49,8 @@ static struct json_object *id_mapping(unsigned host_id)
         return a;
 }
 
-/* runc's default spec (libcontainer/specconv.Example), and its rootless variant (ToRootless). */
+/* runc's default spec (libcontainer/specconv.Example), and its rootless variant (ToRootless). No inheritable and no
+ * ambient capabilities, as runc since CVE-2022-29162 (ambient ones cannot be raised without inheritable ones). */
 static struct json_object *default_spec(bool rootless)
 {
         struct json_object *spec = json_object_new_object(), *process = json_object_new_object();
@@ -73,7 +74,6 @@ static struct json_object *default_spec(bool rootless)
         json_object_object_add(caps, "bounding", strings(default_caps, ARRAY_SIZE(default_caps)));
         json_object_object_add(caps, "effective", strings(default_caps, ARRAY_SIZE(default_caps)));
         json_object_object_add(caps, "permitted", strings(default_caps, ARRAY_SIZE(default_caps)));
-        json_object_object_add(caps, "ambient", strings(default_caps, ARRAY_SIZE(default_caps)));
         json_object_object_add(process, "capabilities", caps);
         json_object_object_add(rlimit, "type", json_object_new_string("RLIMIT_NOFILE"));
         json_object_object_add(rlimit, "hard", json_object_new_int(1024));
