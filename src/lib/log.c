@@ -42,7 +42,9 @@ int hull_log_setup(const char *program, enum hull_log_level level, enum hull_log
                         return hull_error_errno(err, errno, "open log file %s", path);
         }
         pthread_mutex_lock(&logger.lock);
-        if (logger.fd != STDERR_FILENO)
+        /* The old fd may have been closed behind our back (a forked child closing what it inherited) and its
+         * number given to the file just opened: never close that one. */
+        if (logger.fd != STDERR_FILENO && logger.fd != fd)
                 close(logger.fd);
         logger.fd = fd;
         logger.level = level;

@@ -1,4 +1,5 @@
 /* Unit tests for src/lib/log.c: levels, text and runc-style JSON output to a file. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -104,6 +105,26 @@ static void test_log_parse_level_and_format(void **state)
         assert_int_equal(hull_log_parse_format("xml", &f), -EINVAL);
 }
 
+/* A process that closed every inherited fd (the monitor after fork) sets the logger up again: the new file may get the
+ * number of the old, already closed one, and must not be closed as "the previous log file". */
+static void test_log_setup_again_after_the_fd_was_closed(void **state)
+{
+        _cleanup_free_ char *data = NULL;
+        int n;
+
+        assert_int_equal(truncate(path, 0), 0);
+        assert_int_equal(hull_log_setup("hull", HULL_LOG_INFO, HULL_LOG_TEXT, NULL, NULL), 0); /* back to stderr */
+        n = open("/dev/null", O_RDONLY | O_CLOEXEC); /* the lowest free fd: the log file gets it next */
+        assert_true(n >= 0);
+        close(n);
+        assert_int_equal(hull_log_setup("hull", HULL_LOG_INFO, HULL_LOG_TEXT, path, NULL), 0);
+        assert_int_equal(close(n), 0);
+        assert_int_equal(hull_log_setup("hull-monitor", HULL_LOG_INFO, HULL_LOG_TEXT, path, NULL), 0);
+        log_info("after the reopen");
+        data = log_contents();
+        assert_non_null(strstr(data, "after the reopen"));
+}
+
 static void test_log_setup_unwritable_path_fails(void **state)
 {
         _cleanup_error_ struct hull_error *err = NULL;
@@ -120,6 +141,7 @@ int main(void)
                 cmocka_unit_test(test_log_debug_lines_carry_timestamps),
                 cmocka_unit_test(test_log_parse_level_and_format),
                 cmocka_unit_test(test_log_setup_unwritable_path_fails),
+                cmocka_unit_test(test_log_setup_again_after_the_fd_was_closed),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
