@@ -25,6 +25,8 @@
 /* The daemon reports readiness (or why it failed) within this time. */
 #define READY_TIMEOUT_MS 30000
 #define READY_MSG_MAX 4096
+/* `delete` waits this long for a shim that is still exiting (see hull_shim_wait_dying()). */
+#define DYING_WAIT_MS 3000
 
 /* Logs go to containerd's `log` fifo in the bundle when it exists (containerd opens it O_RDWR before it runs
  * `start`, so the open never blocks), else stderr. O_NONBLOCK: a stalled reader loses lines, it never stalls the
@@ -343,6 +345,8 @@ int hull_shim_cmd_delete(const struct hull_shim_args *args)
                 goto fail;
         }
         state_lock = hull_shim_state_lock(&paths, &err);
+        if (state_lock == -EWOULDBLOCK && hull_shim_wait_dying(&paths, DYING_WAIT_MS) == 0)
+                state_lock = hull_shim_state_lock(&paths, &err);
         if (state_lock == -EWOULDBLOCK) {
                 /* The sandbox's shim still runs (other containers of the pod): it owns the cleanup. */
                 log_info("delete %s: the shim of sandbox %s is alive; nothing to clean", args->id, sandbox_id);

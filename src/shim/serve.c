@@ -126,6 +126,17 @@ int hull_shim_serve(const struct hull_shim_serve_opts *o)
                 close(o->log_fd);
         if (chdir("/") < 0)
                 log_warn("chdir /: %s", strerror(errno));
+        {
+                _cleanup_free_ char *pid_path = NULL;
+                char pid_s[32];
+
+                snprintf(pid_s, sizeof(pid_s), "%d", (int)getpid());
+                if (asprintf(&pid_path, "%s/shim.pid", o->paths->state_dir) < 0 ||
+                    hull_write_file_atomic(pid_path, pid_s, strlen(pid_s), 0600, &err) < 0) {
+                        r = -EIO;
+                        goto fail;
+                }
+        }
         log_info("shim pid %d: sandbox %s namespace %s state %s", (int)getpid(), o->sandbox_id, args->namespace_,
                  o->paths->state_dir);
 

@@ -75,6 +75,12 @@ int hull_shim_state_lock(const struct hull_shim_paths *p, struct hull_error **er
  * both locks. Returns 0 also when there was nothing to clean. */
 int hull_shim_cleanup_dead(const struct hull_shim_paths *p, struct hull_error **err);
 
+/* The daemon records its pid in <state_dir>/shim.pid. A shim killed with SIGKILL closes its sockets before its
+ * last files are released (the kernel's deferred fput runs last-closed first), so containerd may run `delete`
+ * while the dying shim still holds the state lock: wait (on a pidfd, at most timeout_ms) until that pid has
+ * exited. 0: it has; -ETIMEDOUT: it is alive. */
+int hull_shim_wait_dying(const struct hull_shim_paths *p, int timeout_ms);
+
 /* The last step of a sandbox's life (the caller holds the start lock): unlink the start lock file and the
  * namespace directory when it is empty. */
 void hull_shim_release(const struct hull_shim_paths *p);

@@ -131,6 +131,27 @@ int hull_shim_state_lock(const struct hull_shim_paths *p, struct hull_error **er
         return r;
 }
 
+int hull_shim_wait_dying(const struct hull_shim_paths *p, int timeout_ms)
+{
+        _cleanup_free_ char *path = NULL, *data = NULL;
+        _cleanup_close_ int pidfd = -1;
+        struct pollfd pfd;
+        long pid;
+
+        if (asprintf(&path, "%s/shim.pid", p->state_dir) < 0 || hull_read_file(path, 64, &data, NULL, NULL) < 0)
+                return -ENOENT;
+        pid = strtol(data, NULL, 10);
+        if (pid <= 1 || pid >= (1 << 22) || pid == getpid())
+                return -EINVAL;
+        pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+        if (pidfd < 0)
+                return errno == ESRCH ? 0 : -errno;
+        pfd = (struct pollfd){ .fd = pidfd, .events = POLLIN };
+        if (poll(&pfd, 1, timeout_ms) <= 0)
+                return -ETIMEDOUT;
+        return 0;
+}
+
 void hull_shim_release(const struct hull_shim_paths *p)
 {
         _cleanup_free_ char *ns_dir = strdup(p->state_dir);
