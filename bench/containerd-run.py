@@ -40,7 +40,7 @@ def main():
     ap.add_argument("--json")
     args = ap.parse_args()
     build = os.path.realpath(args.build)
-    config = os.path.join(build, "configs", "configuration-qemu.toml")
+    config = os.environ.get("HULL_BENCH_CONF") or os.path.join(build, "configs", "configuration-qemu.toml")
     text = open(config).read()
     kernel = ocirun.config_value(text, "hypervisor.qemu", "kernel")
     memory = ocirun.config_value(text, "hypervisor.qemu", "default_memory") or 2048

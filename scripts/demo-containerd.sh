@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 build=$(realpath "${1:-build}")
 shim_dir="$build/src/shim"
-conf="$build/configs/configuration-qemu.toml"
+conf="${HULL_CONF_FILE:-$build/configs/configuration-qemu.toml}"
 
 for tool in containerd ctr umoci; do
         command -v "$tool" >/dev/null || { echo "demo-containerd: $tool is missing (scripts/deps.txt)" >&2; exit 1; }
