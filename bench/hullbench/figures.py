@@ -28,7 +28,7 @@ PHASES = [
     ("exit", "workload `true` runs and its exit is reported (WaitProcess)"),
     ("teardown", "teardown (VM stop, virtiofsd, sockets, front end exit)"),
 ]
-DENSITY_N = (1, 5, 10)
+DENSITY_N = (1, 5, 10, 20)
 HELPERS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "helpers")
 
 
@@ -111,17 +111,32 @@ def attempt(samples, fn, errors):
 # ---------------------------------------------------------------------------------------------------------------
 # Log phases: the timestamps hull writes at debug level (`--debug --log-format json`), as {"level","msg","time"}.
 
-# Marks in the order they happen; each one's regex on "msg". The first three exist in src/hypervisor and
-# src/sandbox today; the rest are the lines docs/performance.md asks the sandbox service to log.
+# Marks in the order they happen: (name, regex on "msg"). Those that src/hypervisor and src/sandbox log today:
+#   vmm_up           "sandbox=<id> qemu: pid <n> up in <ms> ms ..."   (info; vmm_begin = its time - <ms>)
+#   agent_ready      "agent: SERVING after <n> tries"                 (debug; first Health.Check answered)
+#   create_sandbox   "sandbox <id>: agent ready, <s> s after the VMM started"   (info; logged once CreateSandbox
+#                    returned)
+#   exit             "container <id>: exited with status <n>"         (info)
+#   stopped          "sandbox <id>: done"                             (info; VM stopped, state removed)
+#   create_container, start_container: the shim's "event /tasks/create|start container=<id> ... queued" (debug),
+#                    queued as Create/Start return (the monitor publishes no events)
+# Asked of src/sandbox (docs/performance.md), parsed once they exist:
+#   vmm_begin        "sandbox <id>: starting the VM"                  (debug, before hull_hypervisor_start)
+#   create_container "container <id>: CreateContainer done"           (debug)
+#   start_container  "container <id>: StartContainer done"            (debug)
 LOG_MARKS = [
-    ("vmm_begin", r"sandbox=\S+ (qemu: starting|vm: starting|starting (the )?(vm|hypervisor))"),
-    ("vmm_up", r"sandbox=\S+ qemu: pid \d+ up in"),
+    ("vmm_begin", r"sandbox[ =]\S+:? starting the VM"),
+    ("vmm_up", r"sandbox=\S+ qemu: pid \d+ up in (\d+) ms"),
     ("agent_ready", r"agent: SERVING after"),
-    ("create_sandbox", r"CreateSandbox (done|ok|returned)"),
-    ("create_container", r"CreateContainer (done|ok|returned)"),
-    ("start_container", r"StartContainer (done|ok|returned)"),
-    ("exit", r"(WaitProcess (done|ok|returned)|container \S+ exited)"),
+    ("create_sandbox", r"(sandbox \S+: agent ready, |CreateSandbox done)"),
+    ("create_container", r"(container [^/\s]+: CreateContainer done|event /tasks/create container=\S+ exec= .*queued)"),
+    ("start_container", r"(container [^/\s]+: StartContainer done|event /tasks/start container=\S+ exec= .*queued)"),
+    ("exit", r"container [^/\s]+: exited with status"),
+    ("stopped", r"sandbox \S+: done"),
 ]
+# The points between the phases of PHASES, in order: phase i runs from point i to point i+1.
+PHASE_POINTS = ["begin", "vmm_begin", "vmm_up", "agent_ready", "create_sandbox", "create_container",
+                "start_container", "exit", "end"]
 
 
 def parse_time(s):
@@ -137,41 +152,62 @@ def parse_time(s):
     return base + frac - off
 
 
+TEXT_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d)) \S+\[\d+\] \w+: (.*)$")
+
+
+def log_line(line):
+    """(epoch seconds, msg) of one hull log line, JSON ({"level","msg","time"}) or text with a timestamp
+    ("<time> <program>[<pid>] <level>: <msg>", what --debug writes); None for anything else."""
+    line = line.strip()
+    if line.startswith("{"):
+        try:
+            d = json.loads(line)
+        except ValueError:
+            return None
+        if not isinstance(d, dict):
+            return None
+        t = parse_time(str(d.get("time", "")))
+        return (t, str(d.get("msg", ""))) if t is not None else None
+    m = TEXT_LINE.match(line)
+    if m:
+        t = parse_time(m.group(1))
+        return (t, m.group(2)) if t is not None else None
+    return None
+
+
 def log_marks(lines):
     """{mark: epoch seconds} of the first line matching each mark."""
     marks = {}
     for line in lines:
-        try:
-            d = json.loads(line)
-        except ValueError:
+        parsed = log_line(line)
+        if not parsed:
             continue
-        msg, t = d.get("msg", ""), parse_time(d.get("time", ""))
-        if t is None:
-            continue
+        t, msg = parsed
         for name, rx in LOG_MARKS:
-            if name not in marks and re.search(rx, msg):
+            m = re.search(rx, msg)
+            if name not in marks and m:
                 marks[name] = t
+                if name == "vmm_up" and "vmm_begin" not in marks:
+                    marks["vmm_begin"] = t - int(m.group(1)) / 1000.0
     return marks
 
 
 def phases_from_marks(marks, t_begin, t_end):
-    """Phase durations (the PHASES keys) from log marks and the command's own start/end (epoch seconds); a phase
-    whose bounding marks are missing is absent."""
-    seq = [("begin", t_begin), ("vmm_begin", marks.get("vmm_begin")), ("vmm_up", marks.get("vmm_up")),
-           ("agent_ready", marks.get("agent_ready")), ("create_sandbox", marks.get("create_sandbox")),
-           ("create_container", marks.get("create_container")), ("start_container", marks.get("start_container")),
-           ("exit", marks.get("exit")), ("end", t_end)]
-    t = dict(seq)
-    spans = {"front": ("begin", "vmm_begin"), "vmm": ("vmm_begin", "vmm_up"), "boot": ("vmm_up", "agent_ready"),
-             "create_sandbox": ("agent_ready", "create_sandbox"),
-             "create_container": ("create_sandbox", "create_container"),
-             "start_container": ("create_container", "start_container"), "exit": ("start_container", "exit"),
-             "teardown": ("exit", "end")}
-    out = {}
-    for k, (a, b) in spans.items():
-        if t.get(a) is not None and t.get(b) is not None:
-            out[k] = t[b] - t[a]
-    return out
+    """Phase durations from log marks and the command's own start and end (epoch seconds): {phase: seconds}, and
+    {phase: phase it is merged into} for phases whose end mark is missing (their time is counted in the next phase
+    that has one)."""
+    t = dict(marks, begin=t_begin, end=t_end)
+    out, merged, pending = {}, {}, []
+    start = "begin"
+    for (key, _), end in zip(PHASES, PHASE_POINTS[1:]):
+        pending.append(key)
+        if t.get(end) is None:
+            continue
+        out[pending[0]] = t[end] - t[start]
+        for k in pending[1:]:
+            merged[k] = pending[0]
+        pending, start = [], end
+    return out, merged
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -210,14 +246,18 @@ def hull_run_once(ctx, workdir, i):
         bundles.make_bundle(b, ["true"])
     root = os.path.join(workdir, "root")
     log = os.path.join(workdir, "hull-run-%d.log" % i)
-    argv = [ctx.hull, "--root", root, "--debug", "--log-format", "json", "--log", log, "--config", ctx.config_path,
+    argv = [ctx.hull, "--root", root, "--debug", "--log-format", "json", "--log", log, "--config", ctx.run_config,
             "run", "--bundle", b, "bench-run-%d" % i]
-    t_wall = time.time()
-    t0 = time.monotonic()
-    p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
-    dt = time.monotonic() - t0
+    # Files, not pipes: the monitor takes over the container's stdio (a pipe would stay open while it lives).
+    err_path = os.path.join(workdir, "hull-run-%d.stderr" % i)
+    with open(err_path, "w") as err:
+        t_wall = time.time()
+        t0 = time.monotonic()
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, timeout=300)
+        dt = time.monotonic() - t0
     if p.returncode != 0:
-        raise RuntimeError("hull run exited %d: %s" % (p.returncode, p.stderr.decode(errors="replace")[-300:]))
+        with open(err_path, errors="replace") as f:
+            raise RuntimeError("hull run exited %d: %s" % (p.returncode, f.read()[-300:]))
     lines = []
     for path in [log] + [os.path.join(root, d, "monitor.log") for d in (os.listdir(root) if os.path.isdir(root)
                                                                          else [])]:
@@ -269,7 +309,7 @@ def group_start(ctx, rows, cd):
                 off = cd.log_offset()
                 t_wall = time.time()
                 dt, _ = cd.run(ctrd_mod.HULL, "st-hull-%d" % i, ["true"])
-                marks = log_marks(ctrd_mod.shim_log_lines(cd.log_since(off)))
+                marks = log_marks(cd.log_since(off).splitlines())
                 phases_shim.append(phases_from_marks(marks, t_wall, t_wall + dt))
                 return dt
             attempt(shim, one_shim, errs["shim"])
@@ -299,30 +339,42 @@ def group_start(ctx, rows, cd):
         for key in ("start.ctr_vs_floor", "start.hull_run_vs_floor", "start.stack_vs_floor"):
             rows[key].ref_na = reason("floor") or "floor not measured"
 
-    # Phase split: from hull's debug log through the shim when it logs every mark, else `hull run`'s, else the
-    # stack run's host-side timestamps.
-    def complete(ph):
-        return ph and all(len(p) == len(PHASES) for p in ph)
+    # Phase split: from hull's debug log through the shim (ctr run), else `hull run`'s, when it has the VMM and exit
+    # marks; else the driver + agent run's host clock. Each phase is the median over the runs.
+    MISSING = {"vmm_begin": "sandbox <id>: starting the VM", "create_container": "container <id>: CreateContainer "
+               "done", "start_container": "container <id>: StartContainer done"}
     source, ph = None, None
-    for name, cand in (("ctr run + containerd-shim-hull-v2 debug log", phases_shim),
-                       ("`hull run --debug` JSON log", phases_hrun)):
-        if complete(cand):
+    for name, cand in (("ctr run --rm true through containerd-shim-hull-v2, its debug log", phases_shim),
+                       ("`hull run --debug --log-format json`", phases_hrun)):
+        if cand and all("vmm" in p[0] and ("exit" in p[0] or "exit" in p[1]) for p in cand):
             source, ph = name, cand
             break
     if ph is None and phases_stack:
-        source, ph = "hull driver + agent-ctl, host clock (no front end: phase front = 0)", phases_stack
-        partial = phases_shim or phases_hrun
-        if partial:
-            got = sorted(set().union(*partial))
-            source += "; front-end log marks found: %s" % (", ".join(got) or "none")
-    for key, _ in PHASES:
-        if ph:
-            vals = [p.get(key) for p in ph]
-            fill(rows["phase." + key], vals, note=None)
+        source, ph = "hull driver + agent-ctl (no front end), host clock", [(p, {}) for p in phases_stack]
+    stack_med = {k: median([p.get(k) for p in phases_stack]) for k, _ in PHASES} if phases_stack else {}
+    for i, (key, _) in enumerate(PHASES):
+        row = rows["phase." + key]
+        if not ph:
+            row.na = reason("stack") or "no phase source"
+            continue
+        into = ph[0][1].get(key)
+        if into:
+            end = PHASE_POINTS[i + 1]
+            row.na = "counted in '%s': log line '%s' missing" % (into, MISSING.get(end, end))
         else:
-            rows["phase." + key].na = reason("stack") or "no phase source"
+            fill(row, [p[0].get(key) for p in ph])
+        others = []
+        if phases_hrun and not source.startswith("`hull"):
+            v = median([p[0].get(key) for p in phases_hrun])
+            others.append("hull run: " + ("%.3f s" % v if v is not None and key not in phases_hrun[0][1]
+                                          else "-"))
+        if not source.startswith("hull driver") and stack_med.get(key) is not None and key != "front":
+            others.append("driver + agent only: %.3f s" % stack_med[key])
+        if others:
+            row.note = "; ".join(others)
     if ph:
-        rows["phase.front"].note = "source: " + source
+        rows["phase.front"].note = "source: " + source + ("; " + rows["phase.front"].note
+                                                          if rows["phase.front"].note else "")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -593,7 +645,7 @@ def group_monitor(ctx, rows):
     b = bundles.make_bundle(os.path.join(d, "bundle"), ["sleep", "100000"])
     root = os.path.join(d, "root")
     vals, errs = [], []
-    base = [ctx.hull, "--root", root, "--config", ctx.config_path]
+    base = [ctx.hull, "--root", root, "--config", ctx.run_config]
     try:
         for i in range(min(ctx.runs, 3)):
             ctx.need_time(30, "monitor run")
@@ -601,17 +653,24 @@ def group_monitor(ctx, rows):
             pidf = os.path.join(d, "%s.pid" % cid)
 
             def one():
-                p = subprocess.run(base + ["create", "--bundle", str(b), "--pid-file", pidf, cid],
-                                   stdin=subprocess.DEVNULL, capture_output=True, timeout=180)
+                err_path = os.path.join(d, "%s.stderr" % cid)
+                with open(err_path, "w") as err:
+                    p = subprocess.run(base + ["create", "--bundle", str(b), "--pid-file", pidf, cid],
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, timeout=300)
                 if p.returncode != 0:
-                    raise RuntimeError("hull create: %s" % p.stderr.decode(errors="replace")[-200:])
-                subprocess.run(base + ["start", cid], capture_output=True, timeout=120)
-                pid = int(open(pidf).read().strip())
+                    with open(err_path, errors="replace") as f:
+                        raise RuntimeError("hull create: %s" % f.read()[-200:])
+                p = subprocess.run(base + ["start", cid], stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+                if p.returncode != 0:
+                    raise RuntimeError("hull start: %s" % p.stderr.decode(errors="replace")[-200:])
+                with open(pidf) as f:
+                    pid = int(f.read().strip())
                 return mib(pss_kib(pid))
             try:
                 attempt(vals, one, errs)
             finally:
-                subprocess.run(base + ["delete", "--force", cid], capture_output=True, timeout=120)
+                subprocess.run(base + ["delete", "--force", cid], stdin=subprocess.DEVNULL, capture_output=True,
+                               timeout=120)
     finally:
         shutil.rmtree(d, ignore_errors=True)
     fill(rows["mem.monitor_pss"], vals, note="monitor of a running container; QEMU and virtiofsd are its children")
@@ -665,8 +724,9 @@ def group_density(ctx, rows, cd):
     ns = (1,) if ctx.smoke else DENSITY_N
     per_n_timeout = 240
     runs = 1 if ctx.smoke else int(os.environ.get("HULL_BENCH_DENSITY_RUNS", "1"))
-    t_one = {}
+    t_one = None
     stop_scaling = None
+    cpus = os.cpu_count() or 1
     for n in DENSITY_N:
         if n not in ns:
             for k in ("density.n%d.time" % n, "density.n%d.mem" % n):
@@ -758,19 +818,22 @@ def group_density(ctx, rows, cd):
                 na(rows, keys, "failed: " + errs[side][0], ref=ref)
             elif side == "runc" and not have_cd:
                 na(rows, keys, str(cd) if cd else "no containerd", ref=True)
-        if times["hull"]:
-            t = median(times["hull"])
+        if times["hull"] and mems["hull"]:
+            t, m = median(times["hull"]), median(mems["hull"])
             if n == 1:
-                t_one["hull"] = t
-            elif t_one.get("hull"):
-                speedup = n * t_one["hull"] / t
-                prev = t_one.get("speedup", 1.0)
-                rows[keys[0]].note = (rows[keys[0]].note + "; " if rows[keys[0]].note else "") + \
-                    "parallel speedup %.1f (N x t(1) / t(N); ideal min(N, CPUs) = %d)" % (
-                        speedup, min(n, os.cpu_count() or 1))
-                if speedup < prev * 1.1 and stop_scaling is None:
+                t_one = {"t": t, "m": m}
+            note = "per sandbox %.2f s, %.0f MiB" % (t / n, m / n)
+            if t_one and n > 1:
+                speedup = n * t_one["t"] / t
+                note += "; parallel speedup %.1f (N x t(1) / t(N); ideal min(N, CPUs) = %d)" % (
+                    speedup, min(n, cpus))
+                if speedup < 0.75 * min(n, cpus) and stop_scaling is None:
                     stop_scaling = n
-                t_one["speedup"] = speedup
-    if stop_scaling:
-        rows["density.n1.time"].note = "stops scaling at N=%d on this %d-CPU host (TCG: every boot is CPU-bound)" % (
-            stop_scaling, os.cpu_count() or 0)
+            rows[keys[0]].note = (rows[keys[0]].note + "; " if rows[keys[0]].note else "") + note
+    if t_one:
+        avail = (mem_available_kib() or 0) / 1024.0
+        rows["density.n1.time"].note = (rows["density.n1.time"].note + "; " if rows["density.n1.time"].note else "") + (
+            "start throughput is bound by the %d CPUs (TCG boots are CPU-bound): past N = %d the wall time grows "
+            "linearly%s; memory (%.0f MiB available, ~%.0f MiB per sandbox) would allow ~%d sandboxes" % (
+                cpus, cpus, ", speedup below 75%% of ideal from N = %d" % stop_scaling if stop_scaling else "",
+                avail, t_one["m"], avail / t_one["m"] if t_one["m"] else 0))

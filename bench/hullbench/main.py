@@ -104,6 +104,7 @@ def main(argv):
     workdir = os.path.join("/tmp", "hull-bench-%d" % os.getpid())
     os.makedirs(workdir)
     ctx = Ctx(build, runs, args.smoke, budget, workdir)
+    ctx.write_run_config()
     rows = figures.make_rows()
     only = set(x for x in args.only.split(",") if x)
 
@@ -171,7 +172,8 @@ def main(argv):
     if n:
         print("\nnotes:\n" + n)
     doc = {"version": 1, "smoke": args.smoke, "runs": runs, "elapsed_s": round(elapsed, 1), "host": host_facts(),
-           "config": ctx.config_path, "workdir": workdir, "kernel": ctx.kernel, "initrd": ctx.initrd, "guest_memory_mib": ctx.memory_mib,
+           "config": ctx.config_path, "run_config_kernel_params": "+quiet", "workdir": workdir,
+           "kernel": ctx.kernel, "initrd": ctx.initrd, "guest_memory_mib": ctx.memory_mib,
            "columns": list(COLUMNS), "rows": [r.to_json() for r in rows.values()]}
     name = "bench-smoke" if args.smoke else "bench"
     out = args.out or os.path.join(outdir, name + ".json")

@@ -67,21 +67,28 @@ def test_bench_smoke_has_every_figure(build_dir, tmp_path):
 
 
 def test_log_phase_parser():
-    """The phase split from hull's JSON debug log: marks found by their messages, spans between them."""
+    """The phase split from hull's JSON debug log: marks found by their messages, spans between them, a phase whose
+    end mark is missing counted in the next one."""
     t = "2026-11-24T19:00:0%d.%06dZ"
     lines = [
-        '{"level":"debug","msg":"sandbox=a qemu: starting","time":"%s"}' % (t % (1, 0)),
-        '{"level":"info","msg":"sandbox=a qemu: pid 5 up in 80 ms (QEMU 7.2)","time":"%s"}' % (t % (1, 250000)),
+        '{"level":"info","msg":"sandbox=a qemu: pid 5 up in 250 ms (QEMU 7.2)","time":"%s"}' % (t % (1, 250000)),
         '{"level":"debug","msg":"agent: SERVING after 3 tries","time":"%s"}' % (t % (3, 0)),
         'not json',
-        '{"level":"debug","msg":"sandbox=a agent: CreateSandbox done","time":"%s"}' % (t % (3, 100000)),
+        '{"level":"info","msg":"sandbox a: agent ready, 2.1 s after the VMM started","time":"%s"}' % (t % (3, 100000)),
+        '{"level":"info","msg":"container a/e1: exited with status 0","time":"%s"}' % (t % (3, 200000)),
+        '{"level":"info","msg":"container a: exited with status 0","time":"%s"}' % (t % (3, 600000)),
     ]
     marks = figures.log_marks(lines)
-    assert set(marks) == {"vmm_begin", "vmm_up", "agent_ready", "create_sandbox"}
+    assert set(marks) == {"vmm_begin", "vmm_up", "agent_ready", "create_sandbox", "exit"}
+    assert marks["vmm_begin"] == pytest.approx(marks["vmm_up"] - 0.25)
     begin = figures.parse_time(t % (0, 500000))
-    ph = figures.phases_from_marks(marks, begin, begin + 10)
+    ph, merged = figures.phases_from_marks(marks, begin, begin + 4)
     assert ph["front"] == pytest.approx(0.5)
     assert ph["vmm"] == pytest.approx(0.25)
     assert ph["boot"] == pytest.approx(1.75)
     assert ph["create_sandbox"] == pytest.approx(0.1)
-    assert "create_container" not in ph and "teardown" not in ph
+    # CreateContainer, StartContainer and the run of `true` are one span until their marks are logged.
+    assert ph["create_container"] == pytest.approx(0.5)
+    assert merged == {"start_container": "create_container", "exit": "create_container"}
+    assert ph["teardown"] == pytest.approx(0.9)
+    assert sum(ph.values()) == pytest.approx(4)
