@@ -15,6 +15,7 @@
 #include "error.h"
 #include "log.h"
 #include "oci.h"
+#include "sandbox/state.h"
 #include "task-client.h"
 
 #define MONITOR_EXIT_TIMEOUT_MS 60000
@@ -92,7 +93,7 @@ int hull_oci_delete_dead(const struct hull_oci_container *c, struct hull_error *
                 return hull_error_set(err, EBUSY, "container \"%s\" is in use (its lock is held)", c->id);
         }
         for (size_t i = 0; i < c->n_processes; i++) {
-                const struct hull_oci_process *p = &c->processes[i];
+                const struct hull_state_process *p = &c->processes[i];
                 if (!hull_oci_pid_matches(p->pid, p->start_time))
                         continue;
                 log_debug("container %s: killing leftover %s (pid %d)", c->id, p->what, (int)p->pid);
@@ -100,7 +101,7 @@ int hull_oci_delete_dead(const struct hull_oci_container *c, struct hull_error *
                         return hull_error_errno(err, errno, "kill %s (pid %d)", p->what, (int)p->pid);
         }
         for (size_t i = 0; i < c->n_processes; i++) {
-                const struct hull_oci_process *p = &c->processes[i];
+                const struct hull_state_process *p = &c->processes[i];
                 if (hull_oci_pid_matches(p->pid, p->start_time) &&
                     hull_oci_wait_pid_gone(p->pid, PROCESS_EXIT_TIMEOUT_MS, err) < 0)
                         return hull_error_prefix(err, "%s (pid %d)", p->what, (int)p->pid);

@@ -17,11 +17,10 @@
 #include "fd.h"
 #include "log.h"
 #include "oci.h"
+#include "sandbox/state.h"
 #include "task-client.h"
 
-#define STATE_JSON_MAX (1u << 20)
 #define CONFIG_JSON_MAX (4u << 20)
-#define MAX_PROCESSES 64
 
 int hull_oci_id_check(const char *id, struct hull_error **err)
 {
@@ -74,78 +73,35 @@ struct hull_oci_container *hull_oci_container_free(struct hull_oci_container *c)
         return NULL;
 }
 
-static int dup_string(struct json_object *o, const char *key, char **ret, struct hull_error **err)
+/* state.json through the sandbox service's own reader (src/sandbox/state.h): one format, one parser. */
+static int parse_state(struct hull_oci_container *c, struct hull_error **err)
 {
-        struct json_object *v;
-        const char *s = "";
-
-        if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
-                s = json_object_get_string(v);
-        *ret = strdup(s);
-        return *ret ? 0 : hull_error_oom(err);
-}
-
-static int64_t get_int(struct json_object *o, const char *key, int64_t dflt)
-{
-        struct json_object *v;
-
-        if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_int))
-                return json_object_get_int64(v);
-        return dflt;
-}
-
-static int parse_state(struct hull_oci_container *c, const char *path, struct hull_error **err)
-{
-        _cleanup_free_ char *data = NULL;
-        struct json_object *o, *v;
-        size_t len;
+        struct hull_state st;
         int r;
 
-        r = hull_read_file(path, STATE_JSON_MAX, &data, &len, err);
+        r = hull_state_read(c->dir, &st, err);
         if (r < 0)
                 return r;
-        o = json_tokener_parse(data);
-        if (!o || !json_object_is_type(o, json_type_object)) {
-                json_object_put(o);
-                return hull_error_set(err, EINVAL, "%s: not a JSON object", path);
+        c->bundle = TAKE_PTR(st.bundle);
+        c->config = TAKE_PTR(st.config);
+        c->created = TAKE_PTR(st.created);
+        c->status = TAKE_PTR(st.status);
+        c->annotations = TAKE_PTR(st.annotations);
+        c->monitor_pid = st.monitor_pid;
+        c->monitor_start_time = st.monitor_start_time;
+        c->exit_status = st.exit_status;
+        c->processes = calloc(st.n_processes ? st.n_processes : 1, sizeof(*c->processes));
+        if (c->processes) {
+                memcpy(c->processes, st.processes, st.n_processes * sizeof(*c->processes));
+                c->n_processes = st.n_processes;
         }
-        if (dup_string(o, "bundle", &c->bundle, err) < 0 || dup_string(o, "config", &c->config, err) < 0 ||
-            dup_string(o, "created", &c->created, err) < 0 || dup_string(o, "status", &c->status, err) < 0) {
-                json_object_put(o);
-                return -ENOMEM;
-        }
-        c->exit_status = (int)get_int(o, "exit_status", -1);
-        if (json_object_object_get_ex(o, "monitor", &v) && json_object_is_type(v, json_type_object)) {
-                int64_t pid = get_int(v, "pid", 0);
-                c->monitor_pid = pid > 0 && pid <= INT_MAX ? (pid_t)pid : 0;
-                c->monitor_start_time = (uint64_t)get_int(v, "start_time", 0);
-        }
-        if (json_object_object_get_ex(o, "annotations", &v) && json_object_is_type(v, json_type_object))
-                c->annotations = json_object_get(v);
-        if (json_object_object_get_ex(o, "processes", &v) && json_object_is_type(v, json_type_array)) {
-                size_t n = MIN(json_object_array_length(v), MAX_PROCESSES);
-                c->processes = calloc(n ? n : 1, sizeof(*c->processes));
-                if (!c->processes) {
-                        json_object_put(o);
-                        return hull_error_oom(err);
-                }
-                for (size_t i = 0; i < n; i++) {
-                        struct json_object *p = json_object_array_get_idx(v, i), *w;
-                        struct hull_oci_process *proc = &c->processes[c->n_processes];
-                        int64_t pid;
-                        if (!json_object_is_type(p, json_type_object))
-                                continue;
-                        pid = get_int(p, "pid", 0);
-                        if (pid <= 0 || pid > INT_MAX)
-                                continue;
-                        proc->pid = (pid_t)pid;
-                        proc->start_time = (uint64_t)get_int(p, "start_time", 0);
-                        if (json_object_object_get_ex(p, "what", &w) && json_object_is_type(w, json_type_string))
-                                snprintf(proc->what, sizeof(proc->what), "%s", json_object_get_string(w));
-                        c->n_processes++;
-                }
-        }
-        json_object_put(o);
+        hull_state_clear(&st);
+        if (!c->processes)
+                return hull_error_oom(err);
+        /* A field the file lacks reads as empty. */
+        if ((!c->bundle && !(c->bundle = strdup(""))) || (!c->config && !(c->config = strdup(""))) ||
+            (!c->created && !(c->created = strdup(""))) || (!c->status && !(c->status = strdup(""))))
+                return hull_error_oom(err);
         c->has_state = true;
         return 0;
 }
@@ -174,7 +130,7 @@ static int container_load(const struct hull_cli_ctx *ctx, const char *id, bool t
                 return hull_error_oom(err);
         if (access(path, F_OK) == 0) {
                 _cleanup_error_ struct hull_error *e = NULL;
-                r = parse_state(c, path, &e);
+                r = parse_state(c, &e);
                 if (r < 0 && !tolerant) {
                         if (err)
                                 *err = TAKE_PTR(e);
@@ -214,46 +170,9 @@ int hull_oci_container_load_any(const struct hull_cli_ctx *ctx, const char *id, 
         return container_load(ctx, id, true, ret, err);
 }
 
-int hull_oci_pid_start_time(pid_t pid, uint64_t *ret)
-{
-        char path[64], buf[1024], *p;
-        unsigned long long start;
-        ssize_t n;
-        int fd;
-
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        n = read(fd, buf, sizeof(buf) - 1);
-        close(fd);
-        if (n <= 0)
-                return -EIO;
-        buf[n] = '\0';
-        /* The command name (field 2) may hold spaces and parentheses: fields 3.. start after the last ')'. */
-        p = strrchr(buf, ')');
-        if (!p)
-                return -EIO;
-        p++;
-        /* Fields 3..21 are skipped; field 22 is starttime. */
-        for (int field = 3; field < 22; field++) {
-                p = strchr(p + 1, ' ');
-                if (!p)
-                        return -EIO;
-        }
-        if (sscanf(p, " %llu", &start) != 1)
-                return -EIO;
-        *ret = start;
-        return 0;
-}
-
 bool hull_oci_pid_matches(pid_t pid, uint64_t start_time)
 {
-        uint64_t now;
-
-        if (pid <= 0 || hull_oci_pid_start_time(pid, &now) < 0)
-                return false;
-        return start_time == 0 || now == start_time;
+        return pid > 0 && hull_proc_matches(pid, start_time);
 }
 
 bool hull_oci_monitor_alive(const struct hull_oci_container *c)

@@ -13,15 +13,10 @@
 struct hull_error;
 struct hull_task_client;
 struct json_object;
+struct hull_state_process;
 
 /* The runtime-spec version `hull state`, `spec` and `features` speak. */
 #define HULL_OCI_VERSION "1.0.2-dev"
-
-struct hull_oci_process {
-        char what[32];
-        pid_t pid;
-        uint64_t start_time;
-};
 
 /* One container as its state directory records it. */
 struct hull_oci_container {
@@ -35,7 +30,7 @@ struct hull_oci_container {
         uint64_t monitor_start_time;
         int exit_status; /* -1: none recorded */
         struct json_object *annotations; /* an object, never NULL */
-        struct hull_oci_process *processes;
+        struct hull_state_process *processes; /* see sandbox/state.h */
         size_t n_processes;
         bool has_state; /* false: the directory exists but state.json does not (an aborted create) */
 };
@@ -56,7 +51,6 @@ HULL_DEFINE_FREEP(struct hull_oci_container, hull_oci_container_free)
 
 /* Does pid still name the process that had start_time (field 22 of /proc/PID/stat)? */
 bool hull_oci_pid_matches(pid_t pid, uint64_t start_time);
-int hull_oci_pid_start_time(pid_t pid, uint64_t *ret);
 /* The monitor is alive and is the one recorded. */
 bool hull_oci_monitor_alive(const struct hull_oci_container *c);
 /* Connect to the container's monitor; -ESRCH when it is not running. */
