@@ -77,4 +77,5 @@ printf '== hull run exited with status %d after %.1f s (VM boot, container, VM s
         "$(echo "$end - $start" | bc)"
 left=$(ls -A "$root" 2>/dev/null | wc -l)
 echo "== state directories left under the root: $left"
+echo; scripts/demo-containerd.sh "$build" || status=1  # the containerd path (docs/shim.md)
 exit "$status"
