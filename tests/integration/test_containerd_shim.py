@@ -167,8 +167,6 @@ def test_ctr_task_exec_with_and_without_tty(ctd):
         ctd.ctr("containers", "delete", "exec1", check=False)
 
 
-@pytest.mark.xfail(reason="the Task service does not relay an exec's stdin yet: `ctr task exec ... cat` prints "
-                          "nothing (reported to src/sandbox)", strict=False)
 def test_ctr_task_exec_stdin(ctd):
     ctd.ctr("run", "-d", "--runtime", RT, ctd.image, "exec2", "sleep", "1000")
     try:
