@@ -76,21 +76,14 @@ int hull_oci_delete_dead(const struct hull_oci_container *c, struct hull_error *
         _cleanup_free_ char *lock_path = NULL;
         _cleanup_close_ int lock = -1;
 
-        /* A monitor that still lives here is one that would not answer: it goes first (it holds the lock). */
+        /* A monitor that still lives here is one that would not answer: it goes first, then what it recorded
+         * (start times checked: a reused pid is never hit). Only then is the lock free: QEMU and virtiofsd may
+         * hold it too, until they are gone. */
         if (c->monitor_pid > 0 && hull_oci_pid_matches(c->monitor_pid, c->monitor_start_time)) {
                 log_debug("container %s: killing its monitor (pid %d)", c->id, (int)c->monitor_pid);
                 kill(c->monitor_pid, SIGKILL);
                 if (hull_oci_wait_pid_gone(c->monitor_pid, PROCESS_EXIT_TIMEOUT_MS, err) < 0)
                         return hull_error_prefix(err, "monitor (pid %d)", (int)c->monitor_pid);
-        }
-        if (asprintf(&lock_path, "%s/lock", c->dir) < 0)
-                return hull_error_oom(err);
-        lock = open(lock_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-        if (lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) < 0) {
-                if (errno != EWOULDBLOCK)
-                        return hull_error_errno(err, errno, "lock %s", lock_path);
-                /* Someone else holds the sandbox: another delete, or a create not yet recorded. */
-                return hull_error_set(err, EBUSY, "container \"%s\" is in use (its lock is held)", c->id);
         }
         for (size_t i = 0; i < c->n_processes; i++) {
                 const struct hull_state_process *p = &c->processes[i];
@@ -105,6 +98,16 @@ int hull_oci_delete_dead(const struct hull_oci_container *c, struct hull_error *
                 if (hull_oci_pid_matches(p->pid, p->start_time) &&
                     hull_oci_wait_pid_gone(p->pid, PROCESS_EXIT_TIMEOUT_MS, err) < 0)
                         return hull_error_prefix(err, "%s (pid %d)", p->what, (int)p->pid);
+        }
+        if (asprintf(&lock_path, "%s/lock", c->dir) < 0)
+                return hull_error_oom(err);
+        lock = open(lock_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        if (lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) < 0) {
+                if (errno != EWOULDBLOCK)
+                        return hull_error_errno(err, errno, "lock %s", lock_path);
+                /* Every process recorded is gone: someone else holds the sandbox (another delete, or a create
+                 * not recorded yet). */
+                return hull_error_set(err, EBUSY, "container \"%s\" is in use (its lock is held)", c->id);
         }
         return remove_state_dir(c->dir, err);
 }
