@@ -37,7 +37,7 @@ struct hull_cli_ctx {
         X(kill, hull_cli_kill, "send a signal to a container's process(es)")                \
         X(delete, hull_cli_delete, "delete a container and everything it made")             \
         X(exec, hull_cli_exec, "run a new process in a running container")                  \
-        X(ps, hull_cli_ps, "list a container's processes (guest pids)")                     \
+        X(ps, hull_cli_ps, "the host pids standing for a container's processes")            \
         X(list, hull_cli_list, "list the containers under --root")                          \
         X(pause, hull_cli_pause, "freeze a container's processes")                          \
         X(resume, hull_cli_resume, "thaw a paused container")                               \

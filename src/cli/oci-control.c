@@ -175,8 +175,9 @@ int hull_cli_ps(const struct hull_cli_ctx *ctx, int argc, char **argv, struct hu
                         break;
                 case 'h':
                         printf("usage: hull ps [--format table|json] <container-id>\n\n"
-                               "List the container's processes: their pids inside the VM (the guest's pid\n"
-                               "namespace of the sandbox), not host pids.\n\n"
+                               "List the host pids that stand for the container's processes, as the sandbox's\n"
+                               "Task API reports them: the monitor's (as Kata reports its shim's). The processes\n"
+                               "themselves live in the VM and have no host pid: `hull exec <id> ps` lists them.\n\n"
                                "  -f, --format FORMAT   table (default) or json (a list of pids)\n");
                         return 0;
                 default:
