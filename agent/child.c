@@ -37,7 +37,8 @@ void hull_agent_child_close_fds(const int *keep, size_t n_keep)
                         if (keep[i] >= (int)from && (unsigned int)keep[i] < next)
                                 next = (unsigned int)keep[i];
                 if (next > from)
-                        (void)close_range(from, next == ~0U ? ~0U : next - 1, 0);
+                        /* the raw syscall: musl has no close_range() wrapper */
+                        (void)syscall(SYS_close_range, from, next == ~0U ? ~0U : next - 1, 0);
                 if (next == ~0U)
                         return;
                 from = next + 1;
