@@ -284,9 +284,20 @@ static void stop_pause(struct hull_agent_service *s)
                 return;
         hull_agent_reaper_unwatch(s->cfg.reaper, s->pause_pid);
         /* SIGKILL is not refused, and the process has nothing to flush: collect it now rather than leave it to
-         * whoever reaps after the agent. */
-        if (kill(s->pause_pid, SIGKILL) == 0)
-                (void)waitpid(s->pause_pid, NULL, 0);
+         * whoever reaps after the agent. Not with a blocking waitpid(): the namespace's init exits only once every
+         * process of its namespace is reaped (zap_pid_ns_processes), and the container processes there are the
+         * agent's children: reap them meanwhile (5 s at most; the kernel kills them with the init). */
+        if (kill(s->pause_pid, SIGKILL) == 0) {
+                for (int i = 0; i < 5000; i++) {
+                        pid_t r;
+
+                        (void)hull_agent_reaper_reap(s->cfg.reaper);
+                        r = waitpid(s->pause_pid, NULL, WNOHANG);
+                        if (r == s->pause_pid || (r < 0 && errno != EINTR))
+                                break; /* collected, here or by the reaper (ECHILD) */
+                        (void)usleep(1000);
+                }
+        }
         s->pause_pid = 0;
 }
 
