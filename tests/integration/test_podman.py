@@ -51,7 +51,8 @@ def pod(hull_bin, build_dir, tmp_path_factory):
         kw.setdefault("env", os.environ if default_conf else env)
         kw.setdefault("capture_output", True)
         kw.setdefault("text", True)
-        kw.setdefault("stdin", subprocess.DEVNULL)
+        if "input" not in kw:
+            kw.setdefault("stdin", subprocess.DEVNULL)
         return subprocess.run(base + list(args), timeout=timeout, **kw)
 
     h.podman = podman
@@ -70,6 +71,14 @@ def test_podman_run_rm_prints_output_and_exit_code(pod):
     p = pod.podman("run", "--rm", "--network", "none", IMAGE, "sh", "-c", "echo hello-from-the-vm; exit 3")
     assert p.returncode == 3, p.stderr
     assert p.stdout == "hello-from-the-vm\n"
+    nothing_left(pod)
+
+
+def test_podman_run_interactive_stdin_reaches_the_container(pod):
+    p = pod.podman("run", "--rm", "-i", "--network", "none", IMAGE, "sh", "-c", "read x; echo got $x",
+                   input="piped-through-conmon\n")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "got piped-through-conmon\n"
     nothing_left(pod)
 
 
