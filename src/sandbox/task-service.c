@@ -979,9 +979,10 @@ static void h_shutdown(struct hull_ttrpc_request *req, void *userdata)
 {
         struct hull_task_service *ts = userdata;
         const Containerd__Task__V2__ShutdownRequest *m = (const void *)hull_ttrpc_request_message(req);
+        bool now = m->now; /* the reply frees the request and its message */
 
         reply_empty(req);
-        if (m->now || ts->n_ctrs == 0)
+        if (now || ts->n_ctrs == 0)
                 hull_task_service_abort(ts);
 }
 
