@@ -21,6 +21,8 @@
 #include "log.h"
 #include "loop.h"
 #include "modules.h"
+#include "netlink.h"
+#include "network.h"
 #include "pause.h"
 #include "reaper.h"
 #include "process.h"
@@ -817,6 +819,75 @@ static void set_guest_date_time(struct hull_ttrpc_request *req, void *userdata)
         hull_ttrpc_request_reply(req, &empty.base);
 }
 
+/* The networking calls: one rtnetlink socket per call (the agent's network namespace is the sandbox's). */
+static void reply_net_error(struct hull_ttrpc_request *req, const char *call, struct hull_error **e)
+{
+        hull_error_prefix(e, "%s", call);
+        hull_ttrpc_request_reply_error(req, *e);
+}
+
+static void update_interface(struct hull_ttrpc_request *req, void *userdata)
+{
+        const Grpc__UpdateInterfaceRequest *m = (const void *)hull_ttrpc_request_message(req);
+        _cleanup_(hull_agent_nl_closep) struct hull_agent_nl *nl = NULL;
+        _cleanup_error_ struct hull_error *e = NULL;
+        Types__Interface *resp = NULL;
+
+        if (hull_agent_nl_open(&nl, &e) < 0 || hull_agent_net_update_interface(nl, m->interface, &resp, &e) < 0) {
+                reply_net_error(req, "UpdateInterface", &e);
+                return;
+        }
+        log_info("UpdateInterface: %s (%s), %zu addresses, mtu %llu", resp->name, resp->hwaddr, resp->n_ipaddresses,
+                 (unsigned long long)resp->mtu);
+        hull_ttrpc_request_reply(req, &resp->base);
+        hull_agent_net_interface_free(resp);
+}
+
+static void update_routes(struct hull_ttrpc_request *req, void *userdata)
+{
+        const Grpc__UpdateRoutesRequest *m = (const void *)hull_ttrpc_request_message(req);
+        _cleanup_(hull_agent_nl_closep) struct hull_agent_nl *nl = NULL;
+        _cleanup_error_ struct hull_error *e = NULL;
+        Grpc__Routes *resp = NULL;
+
+        if (hull_agent_nl_open(&nl, &e) < 0 || hull_agent_net_update_routes(nl, m->routes, &resp, &e) < 0) {
+                reply_net_error(req, "UpdateRoutes", &e);
+                return;
+        }
+        log_info("UpdateRoutes: %zu requested, %zu in the main table", m->routes ? m->routes->n_routes : 0,
+                 resp->n_routes);
+        hull_ttrpc_request_reply(req, &resp->base);
+        hull_agent_net_routes_free(resp);
+}
+
+static void list_interfaces(struct hull_ttrpc_request *req, void *userdata)
+{
+        _cleanup_(hull_agent_nl_closep) struct hull_agent_nl *nl = NULL;
+        _cleanup_error_ struct hull_error *e = NULL;
+        Grpc__Interfaces *resp = NULL;
+
+        if (hull_agent_nl_open(&nl, &e) < 0 || hull_agent_net_list_interfaces(nl, &resp, &e) < 0) {
+                reply_net_error(req, "ListInterfaces", &e);
+                return;
+        }
+        hull_ttrpc_request_reply(req, &resp->base);
+        hull_agent_net_interfaces_free(resp);
+}
+
+static void list_routes(struct hull_ttrpc_request *req, void *userdata)
+{
+        _cleanup_(hull_agent_nl_closep) struct hull_agent_nl *nl = NULL;
+        _cleanup_error_ struct hull_error *e = NULL;
+        Grpc__Routes *resp = NULL;
+
+        if (hull_agent_nl_open(&nl, &e) < 0 || hull_agent_net_list_routes(nl, &resp, &e) < 0) {
+                reply_net_error(req, "ListRoutes", &e);
+                return;
+        }
+        hull_ttrpc_request_reply(req, &resp->base);
+        hull_agent_net_routes_free(resp);
+}
+
 static void get_guest_details(struct hull_ttrpc_request *req, void *userdata)
 {
         struct hull_agent_service *s = userdata;
@@ -921,6 +992,10 @@ static const struct {
         { "GetOOMEvent", get_oom_event },
         { "UpdateContainer", update_container },
         { "SetGuestDateTime", set_guest_date_time },
+        { "UpdateInterface", update_interface },
+        { "UpdateRoutes", update_routes },
+        { "ListInterfaces", list_interfaces },
+        { "ListRoutes", list_routes },
 };
 
 int hull_agent_service_new(const struct hull_agent_service_config *cfg, struct hull_ttrpc_server *server,
