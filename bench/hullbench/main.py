@@ -76,6 +76,42 @@ def notes(rows):
     return "\n".join(out)
 
 
+def reap_leftovers(workdir, wait=15.0):
+    """Every process this run started names its work directory on its command line (containerd's config, the shims'
+    -address, QEMU's and virtiofsd's sockets, the monitors' --root): wait for them to be gone, SIGKILL stragglers."""
+    marker = workdir.encode() + b"/"
+    deadline = time.monotonic() + wait
+    kills = 0
+    while True:
+        left = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % entry, "rb") as f:
+                    argv = f.read()
+                with open("/proc/%s/stat" % entry) as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if marker in argv and stat[stat.rindex(")") + 2] != "Z":
+                left.append(int(entry))
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            if kills == 2:
+                print("bench: processes left behind: %s" % left, file=sys.stderr)
+                return
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            kills += 1
+            deadline = time.monotonic() + 5
+        time.sleep(0.1)
+
+
 def host_facts():
     load = os.getloadavg()
     return {"cpus": os.cpu_count(), "kernel": platform.release(), "load": [round(x, 2) for x in load],
@@ -157,6 +193,7 @@ def main(argv):
     finally:
         if isinstance(cd, Containerd):
             cd.cleanup()
+        reap_leftovers(workdir)
         shutil.rmtree(workdir, ignore_errors=True)
 
     for r in rows.values():

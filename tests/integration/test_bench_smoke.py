@@ -14,15 +14,19 @@ from hullbench import figures  # noqa: E402
 
 
 def leftover_pids(marker):
+    """Live (not zombie) processes whose command line holds marker."""
     out = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open("/proc/%s/cmdline" % entry, "rb") as f:
-                    if marker in f.read():
-                        out.append(int(entry))
+                    argv = f.read()
+                with open("/proc/%s/stat" % entry) as f:
+                    stat = f.read()
             except OSError:
-                pass
+                continue
+            if marker in argv and stat[stat.rindex(")") + 2] != "Z":
+                out.append((int(entry), argv.split(b"\0")[0].decode(errors="replace")))
     return out
 
 
@@ -31,6 +35,7 @@ def test_bench_smoke_has_every_figure(build_dir, tmp_path):
     p = subprocess.run([os.path.join(BENCH, "run"), str(build_dir), "--smoke", "--out", str(out)],
                        capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    print(p.stdout)  # shown by pytest when an assertion below fails
     doc = json.loads(out.read_text())
     assert doc["smoke"] is True and doc["runs"] == 1
     assert doc["columns"] == ["figure", "hull", "reference", "ratio", "unit", "runs"]
@@ -62,7 +67,8 @@ def test_bench_smoke_has_every_figure(build_dir, tmp_path):
         assert 0 < phases <= got["start.stack_vs_floor"]["hull"] * 1.5
     # Nothing left: no VM, containerd or shim started by the run (they all name its work directory), no directory.
     assert doc["workdir"].startswith("/tmp/hull-bench-")
-    assert not leftover_pids(doc["workdir"].encode()), "processes left behind"
+    left = leftover_pids(doc["workdir"].encode() + b"/")
+    assert not left, "processes left behind: %s" % left
     assert not os.path.exists(doc["workdir"])
 
 
