@@ -69,7 +69,8 @@ int hull_qemu_build_cmdline(const struct hull_hv_desc *desc, const struct hull_q
          * none, and there a kernel built without the fallback chain (hull's trimmed one) jumps into the firmware
          * and boots again forever, so microvm asks for a triple fault (t), which every machine sees as a reset. */
         r |= hull_buf_puts(&b, plan->machine == HULL_QEMU_MICROVM ? " reboot=t" : " reboot=k");
-        r |= hull_buf_puts(&b, " panic=1 rcupdate.rcu_expedited=1");
+        /* cryptomgr.notests: skip the crypto self-tests every boot would run (as Kata's runtime does). */
+        r |= hull_buf_puts(&b, " panic=1 rcupdate.rcu_expedited=1 cryptomgr.notests");
         r |= hull_buf_puts(&b, " i8042.noaux=1 i8042.nomux=1 i8042.nopnp=1 i8042.dumbkbd=1");
         if (plan->machine == HULL_QEMU_MICROVM)
                 r |= hull_buf_puts(&b, " pci=off"); /* microvm has no PCI: skip probing for it */

@@ -210,6 +210,7 @@ static void test_qemu_cmdline_appends_kernel_params(void **state)
         assert_non_null(strstr(line, " quiet"));
         assert_non_null(strstr(line, " pci=off"));
         assert_non_null(strstr(line, " reboot=t ")); /* microvm has no i8042 */
+        assert_non_null(strstr(line, " cryptomgr.notests"));
         assert_non_null(strstr(line, " tsc=reliable no_timer_check"));
         assert_null(strstr(line, "tsc_early_khz")); /* no rate known in this plan */
         /* the configuration's parameters come last, so they win over the base */
