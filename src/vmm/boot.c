@@ -218,12 +218,104 @@ static void e820_add(uint8_t *bp, uint64_t addr, uint64_t size, uint32_t type)
         bp[BP_E820_ENTRIES] = (uint8_t)(n + 1);
 }
 
+/* An uncompressed ELF vmlinux: PT_LOAD segments at their physical addresses, entry at e_entry (vmlinux.lds.S makes
+ * it phys_startup_64), and a setup header written by us since there is none in the file. */
+static int load_elf(const struct hull_guest_mem *mem, int fd, const char *path, uint8_t *bp, uint64_t *ret_entry,
+                    uint64_t *ret_end, struct hull_error **err)
+{
+        uint8_t eh[64];
+        uint64_t phoff, entry, end = 0;
+        uint16_t phentsize, phnum;
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return hull_error_errno(err, errno, "stat %s", path);
+        if (pread(fd, eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) || eh[4] != 2 /* 64-bit */ || eh[5] != 1 /* LE */ ||
+            get16(eh + 16) != 2 /* ET_EXEC */ || get16(eh + 18) != 62 /* x86-64 */)
+                return hull_error_set(err, ENOEXEC, "%s: not an x86-64 ELF executable", path);
+        memcpy(&entry, eh + 24, 8);
+        memcpy(&phoff, eh + 32, 8);
+        phentsize = get16(eh + 54);
+        phnum = get16(eh + 56);
+        if (phentsize < 56 || phnum == 0 || phnum > 64 || phoff > (uint64_t)st.st_size ||
+            (uint64_t)phentsize * phnum > (uint64_t)st.st_size - phoff)
+                return hull_error_set(err, ENOEXEC, "%s: bad ELF program headers", path);
+        for (uint16_t i = 0; i < phnum; i++) {
+                uint8_t ph[56];
+                uint64_t off, paddr, filesz, memsz;
+                uint8_t *dst;
+
+                if (pread(fd, ph, sizeof(ph), (off_t)(phoff + (uint64_t)i * phentsize)) != (ssize_t)sizeof(ph))
+                        return hull_error_errno(err, EIO, "read %s", path);
+                if (get32(ph) != 1 /* PT_LOAD */)
+                        continue;
+                memcpy(&off, ph + 8, 8);
+                memcpy(&paddr, ph + 24, 8);
+                memcpy(&filesz, ph + 32, 8);
+                memcpy(&memsz, ph + 40, 8);
+                if (filesz > memsz || off > (uint64_t)st.st_size || filesz > (uint64_t)st.st_size - off ||
+                    memsz > KERNEL_MAX || paddr < HULL_BOOT_KERNEL)
+                        return hull_error_set(err, ENOEXEC, "%s: bad ELF segment %u", path, i);
+                dst = hull_guest_mem_ptr(mem, paddr, memsz);
+                if (!dst)
+                        return hull_error_set(err, EFBIG, "%s: segment %u (0x%llx+0x%llx) is outside guest memory",
+                                              path, i, (unsigned long long)paddr, (unsigned long long)memsz);
+                for (uint64_t done = 0; done < filesz;) {
+                        ssize_t n = pread(fd, dst + done, filesz - done, (off_t)(off + done));
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n <= 0)
+                                return hull_error_errno(err, n < 0 ? errno : EIO, "read %s", path);
+                        done += (uint64_t)n;
+                }
+                memset(dst + filesz, 0, memsz - filesz);
+                end = MAX(end, paddr + memsz);
+        }
+        if (!end || !hull_guest_mem_ptr(mem, entry, 1))
+                return hull_error_set(err, ENOEXEC, "%s: no loadable segment or entry 0x%llx outside them", path,
+                                      (unsigned long long)entry);
+        put16(bp + 0x1FE, 0xAA55); /* boot_flag */
+        put32(bp + BP_HEADER_MAGIC, HDRS_MAGIC);
+        put16(bp + BP_VERSION, 0x20C);
+        put32(bp + 0x230, 0x1000000); /* kernel_alignment */
+        put32(bp + BP_CMDLINE_SIZE, HULL_BOOT_CMDLINE_MAX - 1);
+        put32(bp + BP_INITRD_ADDR_MAX, 0x7FFFFFFF);
+        *ret_entry = entry;
+        *ret_end = end;
+        return 0;
+}
+
+/* A bzImage: the setup header from the file, the protected-mode kernel at 1 MiB, entry at its startup_64. */
+static int load_bzimage(const struct hull_guest_mem *mem, const char *path, const uint8_t *hdr, size_t hdr_len,
+                        uint8_t *bp, uint64_t *ret_entry, uint64_t *ret_end, struct hull_error **err)
+{
+        uint64_t setup_size, kernel_size;
+        int r;
+
+        if (hdr_len < 1024 || get32(hdr + BP_HEADER_MAGIC) != HDRS_MAGIC)
+                return hull_error_set(err, ENOEXEC, "%s: neither a bzImage (no HdrS setup header) nor an ELF vmlinux",
+                                      path);
+        if (get16(hdr + BP_VERSION) < 0x20C || !(get16(hdr + BP_XLOADFLAGS) & XLF_KERNEL_64))
+                return hull_error_set(err, ENOEXEC, "%s: boot protocol %#x without a 64-bit entry (need 2.12+)", path,
+                                      get16(hdr + BP_VERSION));
+        setup_size = ((uint64_t)(hdr[BP_SETUP_SECTS] ? hdr[BP_SETUP_SECTS] : 4) + 1) * 512;
+        /* The setup header: from 0x1f1 to the end given by the byte at 0x201 (its length past 0x202). */
+        memcpy(bp + BP_SETUP_SECTS, hdr + BP_SETUP_SECTS, MIN((size_t)(0x202 + hdr[0x201]), hdr_len) - 0x1F1);
+        r = load_file(mem, path, setup_size, HULL_BOOT_KERNEL, MIN(mem->low_size - HULL_BOOT_KERNEL, KERNEL_MAX),
+                      &kernel_size, err);
+        if (r < 0)
+                return r;
+        *ret_entry = HULL_BOOT_KERNEL + 0x200; /* startup_64 of the protected-mode kernel */
+        *ret_end = HULL_BOOT_KERNEL + kernel_size;
+        return 0;
+}
+
 int hull_boot_load_linux(const struct hull_guest_mem *mem, const char *kernel_path, const char *initrd_path,
                          const char *cmdline, struct hull_boot_info *ret, struct hull_error **err)
 {
         _cleanup_close_ int fd = -1;
         uint8_t hdr[1024], *bp;
-        uint64_t setup_size, kernel_size, initrd_size = 0, cmdline_len, initrd_max;
+        uint64_t entry = 0, kernel_end = 0, initrd_size = 0, cmdline_len = strlen(cmdline), initrd_max;
         uint32_t cmdline_size;
         ssize_t n;
         int r;
@@ -232,48 +324,46 @@ int hull_boot_load_linux(const struct hull_guest_mem *mem, const char *kernel_pa
         if (fd < 0)
                 return hull_error_errno(err, errno, "open kernel %s", kernel_path);
         n = pread(fd, hdr, sizeof(hdr), 0);
-        if (n != (ssize_t)sizeof(hdr) || get32(hdr + BP_HEADER_MAGIC) != HDRS_MAGIC)
-                return hull_error_set(err, ENOEXEC, "%s: not a bzImage (no HdrS setup header)", kernel_path);
-        if (get16(hdr + BP_VERSION) < 0x20C || !(get16(hdr + BP_XLOADFLAGS) & XLF_KERNEL_64))
-                return hull_error_set(err, ENOEXEC, "%s: boot protocol %#x without a 64-bit entry (need 2.12+)",
-                                      kernel_path, get16(hdr + BP_VERSION));
-        setup_size = ((uint64_t)(hdr[BP_SETUP_SECTS] ? hdr[BP_SETUP_SECTS] : 4) + 1) * 512;
-        cmdline_size = get32(hdr + BP_CMDLINE_SIZE);
-        cmdline_len = strlen(cmdline);
-        if (cmdline_len + 1 > MIN((uint64_t)cmdline_size + 1, (uint64_t)HULL_BOOT_CMDLINE_MAX))
-                return hull_error_set(err, E2BIG, "kernel command line of %llu bytes, the kernel takes %u",
-                                      (unsigned long long)cmdline_len, cmdline_size);
-
+        if (n < 0)
+                return hull_error_errno(err, errno, "read kernel %s", kernel_path);
         bp = hull_guest_mem_ptr(mem, HULL_BOOT_PARAMS, 4096);
         if (!bp || mem->low_size < 64ULL << 20)
                 return hull_error_set(err, EFAULT, "guest memory too small to boot Linux (need 64 MiB)");
         memset(bp, 0, 4096);
-        /* The setup header: from 0x1f1 to the end given by the byte at 0x201 (its length past 0x202). */
-        memcpy(bp + BP_SETUP_SECTS, hdr + BP_SETUP_SECTS, MIN((size_t)(0x202 + hdr[0x201]), sizeof(hdr)) - 0x1F1);
+        if (n >= 4 &&
+            memcmp(hdr,
+                   "\x7f"
+                   "ELF",
+                   4) == 0)
+                r = load_elf(mem, fd, kernel_path, bp, &entry, &kernel_end, err);
+        else
+                r = load_bzimage(mem, kernel_path, hdr, (size_t)n, bp, &entry, &kernel_end, err);
+        if (r < 0)
+                return r;
         bp[BP_TYPE_OF_LOADER] = 0xFF;
         bp[BP_LOADFLAGS] |= LOADFLAG_LOADED_HIGH | LOADFLAG_CAN_USE_HEAP;
         put16(bp + BP_HEAP_END_PTR, 0xFE00);
 
-        r = load_file(mem, kernel_path, setup_size, HULL_BOOT_KERNEL, MIN(mem->low_size - HULL_BOOT_KERNEL, KERNEL_MAX),
-                      &kernel_size, err);
-        if (r < 0)
-                return r;
-
+        cmdline_size = get32(bp + BP_CMDLINE_SIZE);
+        if (cmdline_len + 1 > MIN((uint64_t)cmdline_size + 1, (uint64_t)HULL_BOOT_CMDLINE_MAX))
+                return hull_error_set(err, E2BIG, "kernel command line of %llu bytes, the kernel takes %u",
+                                      (unsigned long long)cmdline_len, cmdline_size);
         if (hull_guest_mem_write(mem, HULL_BOOT_CMDLINE, cmdline, cmdline_len + 1) < 0)
                 return hull_error_set(err, EFAULT, "no guest memory for the command line");
         put32(bp + BP_CMD_LINE_PTR, (uint32_t)HULL_BOOT_CMDLINE);
 
         if (initrd_path) {
                 struct stat st;
-                uint64_t addr, lowest = HULL_BOOT_KERNEL + kernel_size;
+                uint64_t addr;
 
                 if (stat(initrd_path, &st) < 0)
                         return hull_error_errno(err, errno, "stat initrd %s", initrd_path);
                 if (st.st_size <= 0 || (uint64_t)st.st_size > INITRD_MAX)
                         return hull_error_set(err, EFBIG, "initrd %s: %lld bytes", initrd_path, (long long)st.st_size);
-                /* As high as the kernel allows, page aligned, below the MMIO hole. */
-                initrd_max = MIN((uint64_t)get32(hdr + BP_INITRD_ADDR_MAX) + 1, mem->low_size);
-                if ((uint64_t)st.st_size > initrd_max || initrd_max - (uint64_t)st.st_size < lowest + (16ULL << 20))
+                /* As high as the kernel allows, page aligned, below the MMIO hole, clear of the kernel and the
+                 * room it decompresses into. */
+                initrd_max = MIN((uint64_t)get32(bp + BP_INITRD_ADDR_MAX) + 1, mem->low_size);
+                if ((uint64_t)st.st_size > initrd_max || initrd_max - (uint64_t)st.st_size < kernel_end + (16ULL << 20))
                         return hull_error_set(err, EFBIG, "initrd %s (%lld bytes) does not fit in guest memory",
                                               initrd_path, (long long)st.st_size);
                 addr = (initrd_max - (uint64_t)st.st_size) & ~0xFFFULL;
@@ -290,7 +380,7 @@ int hull_boot_load_linux(const struct hull_guest_mem *mem, const char *kernel_pa
         if (mem->size > mem->low_size)
                 e820_add(bp, HULL_VMM_HIGH_RAM, mem->size - mem->low_size, E820_RAM);
 
-        ret->entry = HULL_BOOT_KERNEL + 0x200; /* startup_64 of the protected-mode kernel */
+        ret->entry = entry;
         ret->boot_params = HULL_BOOT_PARAMS;
         return 0;
 }

@@ -155,7 +155,7 @@ static void test_linux_loader_rejects_a_non_bzimage(void **state)
         close(fd);
         assert_int_equal(hull_guest_mem_init(&m, 128ULL << 20, false, NULL), 0);
         assert_int_equal(hull_boot_load_linux(&m, path, NULL, "", &info, &e), -ENOEXEC);
-        assert_non_null(strstr(hull_error_message(e), "not a bzImage"));
+        assert_non_null(strstr(hull_error_message(e), "bzImage"));
         hull_error_free(e);
         unlink(path);
         hull_guest_mem_release(&m);
