@@ -210,6 +210,8 @@ _Noreturn static void init_child(struct init_args *a)
                 goto fail;
         if (hull_agent_sysctl_apply(spec->linux, &e) < 0)
                 goto fail;
+        if (hull_agent_rootfs_finalize(spec, &e) < 0)
+                goto fail;
         if (hull_agent_child_lookup(spec->process, &exe, &e) < 0)
                 goto fail;
         if (hull_agent_child_prepare(spec->process, &a->stdio, a->seccomp, &e) < 0)

@@ -300,6 +300,13 @@ int hull_agent_rootfs_prepare(const Grpc__Spec *spec, const char *rootfs, struct
                 return hull_error_errno(err, errno, "pivot_root: detach the old root");
         if (chdir("/") < 0)
                 return hull_error_errno(err, errno, "chdir /");
+        return 0;
+}
+
+int hull_agent_rootfs_finalize(const Grpc__Spec *spec, struct hull_error **err)
+{
+        int r;
+
         if (spec->linux) {
                 for (size_t i = 0; i < spec->linux->n_maskedpaths; i++)
                         if ((r = mask_path(spec->linux->maskedpaths[i], err)) < 0)

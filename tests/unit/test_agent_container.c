@@ -43,7 +43,7 @@ struct test_spec {
         Grpc__Root root;
         Grpc__User user;
         Grpc__Linux linux_;
-        Grpc__LinuxNamespace ns[4], *nsp[4];
+        Grpc__LinuxNamespace ns[5], *nsp[5];
         Grpc__Mount mounts[4], *mountp[4];
         char *args[8];
         char *env[2];
@@ -53,6 +53,8 @@ struct test_spec {
         Grpc__LinuxSyscall syscall, *syscallp[1];
         char *syscall_names[2];
         char *masked[1];
+        char *readonly[1];
+        Grpc__Linux__SysctlEntry sysctl[2], *sysctlp[2];
         char *cap_list[1];
 };
 
@@ -396,6 +398,46 @@ static void test_container_readonly_rootfs_rejects_writes(void **state)
         hull_agent_container_destroy(c);
 }
 
+/* podman's default spec: linux.sysctl sets net.ipv4.ping_group_range while readonlyPaths has /proc/sys; the sysctls
+ * are written before the read-only paths are applied (runc's order), and /proc/sys is read-only afterwards. */
+static void test_container_sysctl_with_readonly_proc_sys(void **state)
+{
+        REQUIRE_USABLE();
+        const char *argv[] = { "sh", "-c",
+                               "cat /proc/sys/net/ipv4/ping_group_range /proc/sys/kernel/domainname; "
+                               "echo x > /proc/sys/kernel/domainname || echo ro",
+                               NULL };
+        static const char *const kv[][2] = { { "net.ipv4.ping_group_range", "0 2147483647" },
+                                             { "kernel.domainname", "hull.test" } };
+        struct test_spec t;
+        struct outcome o;
+        struct hull_agent_container *c;
+
+        spec_init(&t, argv);
+        /* Both sysctls are namespaced (net, uts): the host's stay as they are. */
+        grpc__linux_namespace__init(&t.ns[4]);
+        t.ns[4].type = "network";
+        t.nsp[4] = &t.ns[4];
+        t.linux_.n_namespaces = 5;
+        for (size_t i = 0; i < ARRAY_SIZE(kv); i++) {
+                grpc__linux__sysctl_entry__init(&t.sysctl[i]);
+                t.sysctl[i].key = (char *)kv[i][0];
+                t.sysctl[i].value = (char *)kv[i][1];
+                t.sysctlp[i] = &t.sysctl[i];
+        }
+        t.linux_.sysctl = t.sysctlp;
+        t.linux_.n_sysctl = ARRAY_SIZE(kv);
+        t.readonly[0] = "/proc/sys";
+        t.linux_.readonlypaths = t.readonly;
+        t.linux_.n_readonlypaths = 1;
+        c = run(&t, "c-sysctl", &o);
+        assert_string_equal(o.out.data, "0\t2147483647\nhull.test\nro\n");
+        assert_non_null(strstr(o.err.data, "Read-only file system"));
+        assert_int_equal(o.code, 0);
+        outcome_clear(&o);
+        hull_agent_container_destroy(c);
+}
+
 static void test_container_user_caps_rlimits_and_masks(void **state)
 {
         REQUIRE_USABLE();
@@ -631,6 +673,7 @@ int main(void)
                 cmocka_unit_test(test_container_seccomp_denies_mkdir),
                 cmocka_unit_test(test_container_readonly_rootfs_rejects_writes),
                 cmocka_unit_test(test_container_user_caps_rlimits_and_masks),
+                cmocka_unit_test(test_container_sysctl_with_readonly_proc_sys),
                 cmocka_unit_test(test_container_errors_name_the_step),
                 cmocka_unit_test(test_container_no_zombie_after_50_execs),
                 cmocka_unit_test(test_container_create_async_answers_from_the_loop),
