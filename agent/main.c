@@ -15,6 +15,7 @@
 #include "log.h"
 #include "loop.h"
 #include "modules.h"
+#include "network.h"
 #include "reaper.h"
 #include "server.h"
 #include "service.h"
@@ -252,6 +253,10 @@ static int agent_run(struct agent *a, int argc, char **argv, struct hull_error *
                 r = hull_agent_boot_enable_controllers("/sys/fs/cgroup", err);
                 if (r < 0)
                         return hull_error_prefix(err, "cgroup controllers");
+                /* localhost for the sandbox: lo up gives it 127.0.0.1 and ::1 (no network is no failure) */
+                _cleanup_error_ struct hull_error *e = NULL;
+                if (hull_agent_net_loopback_up(&e) < 0)
+                        log_warn("%s", hull_error_message(e));
         }
 
         r = hull_loop_new(&a->loop, err);

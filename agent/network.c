@@ -622,3 +622,22 @@ out:
         net_state_clear(&st);
         return r;
 }
+
+int hull_agent_net_loopback_up(struct hull_error **err)
+{
+        _cleanup_(hull_agent_nl_closep) struct hull_agent_nl *nl = NULL;
+        _cleanup_free_ struct hull_agent_nl_link *links = NULL;
+        size_t n = 0;
+        int r;
+
+        r = hull_agent_nl_open(&nl, err);
+        if (r >= 0)
+                r = hull_agent_nl_list_links(nl, &links, &n, err);
+        for (size_t k = 0; r >= 0 && k < n; k++) {
+                if (!(links[k].flags & IFF_LOOPBACK) || (links[k].flags & IFF_UP))
+                        continue;
+                links[k].flags |= IFF_UP;
+                r = hull_agent_nl_link_set(nl, &links[k], HULL_AGENT_NL_SET_UP, err);
+        }
+        return r < 0 ? hull_error_prefix(err, "loopback") : 0;
+}

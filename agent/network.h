@@ -34,6 +34,9 @@ int hull_agent_net_list_routes(struct hull_agent_nl *nl, Grpc__Routes **ret, str
 int hull_agent_net_update_routes(struct hull_agent_nl *nl, const Grpc__Routes *want, Grpc__Routes **ret,
                                  struct hull_error **err);
 
+/* Brings the loopback link up (the kernel then gives it 127.0.0.1/8 and ::1); at boot, as PID 1. */
+int hull_agent_net_loopback_up(struct hull_error **err);
+
 Types__Interface *hull_agent_net_interface_free(Types__Interface *i);
 Grpc__Interfaces *hull_agent_net_interfaces_free(Grpc__Interfaces *m);
 Grpc__Routes *hull_agent_net_routes_free(Grpc__Routes *m);
