@@ -1,5 +1,6 @@
 """What every figure of the harness shares: the run context (build tree, components found, run count, time budget),
 table rows, n/a reasons, medians, host process memory from /proc."""
+import json
 import os
 import re
 import shutil
@@ -73,35 +74,18 @@ class Ctx:
         self._read_config()
         self._cli_commands = None
         self.run_config = self.config_path
+        self.builtin_config = None
 
     def write_run_config(self):
         """The configuration hull runs with here: the build's, with `quiet` added to kernel_params. hull drops
         `quiet` from the guest's command line at debug level (the shim gets -debug from a containerd at debug level,
         `hull --debug` the same), and a verbose guest console costs about a second per boot under TCG: the phase
-        split is read from debug logs, the timings must not pay for it."""
-        try:
-            with open(self.config_path) as f:
-                text = f.read()
-        except OSError:
-            return
-        out, section, done = [], None, False
-        for line in text.splitlines():
-            m = re.match(r"^\s*\[([^\]]+)\]", line)
-            if m:
-                if section == "hypervisor.qemu" and not done:
-                    out.append('kernel_params = "quiet"')
-                    done = True
-                section = m.group(1)
-            m = re.match(r'^(\s*kernel_params\s*=\s*)"(.*)"\s*$', line)
-            if m and section == "hypervisor.qemu" and not done:
-                line = '%s"%s"' % (m.group(1), (m.group(2) + " quiet").strip())
-                done = True
-            out.append(line)
-        if section == "hypervisor.qemu" and not done:
-            out.append('kernel_params = "quiet"')
-        self.run_config = os.path.join(self.workdir, "configuration-qemu.toml")
-        with open(self.run_config, "w") as f:
-            f.write("\n".join(out) + "\n")
+        split is read from debug logs, the timings must not pay for it. The same for the built-in VMM's."""
+        self.run_config = quiet_config(self.config_path, "hypervisor.qemu",
+                                       os.path.join(self.workdir, "configuration-qemu.toml")) or self.config_path
+        builtin = os.path.join(self.build, "configs", "configuration-builtin.toml")
+        self.builtin_config = quiet_config(builtin, "hypervisor.dragonball",
+                                           os.path.join(self.workdir, "configuration-builtin.toml"))
 
     def _read_config(self):
         try:
@@ -114,6 +98,15 @@ class Ctx:
         self.memory_mib = int(q.get("default_memory", self.memory_mib))
         if q.get("path"):
             self.qemu = q["path"]
+
+    def kvm_usable(self):
+        """(usable, why not) from `hull check --json` (src/host's KVM probe)."""
+        try:
+            p = subprocess.run([self.hull, "check", "--json"], capture_output=True, text=True, timeout=60)
+            kvm = json.loads(p.stdout).get("kvm", {})
+        except (OSError, ValueError, subprocess.TimeoutExpired) as e:
+            return False, "hull check --json: %s" % e
+        return bool(kvm.get("usable")), kvm.get("reason") or "not usable"
 
     def log(self, msg):
         elapsed = time.monotonic() - self.started
@@ -160,6 +153,42 @@ class Ctx:
 
     def size(self, full, smoke):
         return smoke if self.smoke else full
+
+
+def quiet_config(src, section, dest):
+    """Copy the configuration file src to dest with `quiet` added to [section] kernel_params; dest, or None when src
+    cannot be read."""
+    try:
+        with open(src) as f:
+            text = f.read()
+    except OSError:
+        return None
+    out, cur, done = [], None, False
+    for line in text.splitlines():
+        m = re.match(r"^\s*\[([^\]]+)\]", line)
+        if m:
+            if cur == section and not done:
+                out.append('kernel_params = "quiet"')
+                done = True
+            cur = m.group(1)
+        m = re.match(r'^(\s*kernel_params\s*=\s*)"(.*)"\s*$', line)
+        if m and cur == section and not done:
+            line = '%s"%s"' % (m.group(1), (m.group(2) + " quiet").strip())
+            done = True
+        out.append(line)
+    if cur == section and not done:
+        out.append('kernel_params = "quiet"')
+    with open(dest, "w") as f:
+        f.write("\n".join(out) + "\n")
+    return dest
+
+
+def config_value(path, section, key):
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f).get(section.split(".")[0], {}).get(section.split(".")[1], {}).get(key)
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import tempfile
 import threading
 import time
 
-from .common import (NA, Row, children, descendants, median, mem_available_kib, mib, pss_kib,
+from .common import (NA, Row, children, config_value, descendants, median, mem_available_kib, mib, pss_kib,
                      qemu_memory)
 from . import ctrd as ctrd_mod
 from .guest import AgentSandbox, need_agent_stack
@@ -39,6 +39,8 @@ def make_rows():
         Row("start.hull_run_vs_floor", "start to workload: `hull run <bundle>` (true)", "s", "bare QEMU floor"),
         Row("start.stack_vs_floor", "start to workload: hull driver + agent, no front end (true)", "s",
             "bare QEMU floor"),
+        Row("start.builtin_vs_floor", "start to workload: `hull run` on the built-in VMM (KVM)", "s",
+            "bare QEMU+KVM floor"),
     ]
     for key, what in PHASES:
         rows.append(Row("phase." + key, "  phase: " + what, "s", ""))
@@ -214,9 +216,9 @@ def phases_from_marks(marks, t_begin, t_end):
 # 1. start to workload
 
 
-def floor_boot(ctx, initrd):
+def floor_boot(ctx, initrd, kernel=None, accel="tcg"):
     import boottest  # guest/kernel/boottest/boottest.py
-    r = boottest.boot(ctx.kernel, initrd, memory="%dM" % ctx.memory_mib, timeout=120)
+    r = boottest.boot(kernel or ctx.kernel, initrd, memory="%dM" % ctx.memory_mib, timeout=120, accel=accel)
     if r["timed_out"] or not r["saw_line"] or r["status"] != 0:
         raise RuntimeError("floor boot failed (status %s): %s" % (r["status"], r["console"][-300:]))
     return r["seconds"]
@@ -242,7 +244,7 @@ def stack_run(ctx, workdir):
             "teardown": t["stopped"] - t["exit_c"]}
 
 
-def hull_run_once(ctx, workdir, i):
+def hull_run_once(ctx, workdir, i, config=None):
     """`hull run` of a busybox bundle running true, with a JSON debug log; returns (seconds, phases)."""
     import bundles  # tests/integration/bundles.py
     b = os.path.join(workdir, "bundle")
@@ -250,7 +252,7 @@ def hull_run_once(ctx, workdir, i):
         bundles.make_bundle(b, ["true"])
     root = os.path.join(workdir, "root")
     log = os.path.join(workdir, "hull-run-%d.log" % i)
-    argv = [ctx.hull, "--root", root, "--debug", "--log-format", "json", "--log", log, "--config", ctx.run_config,
+    argv = [ctx.hull, "--root", root, "--debug", "--log-format", "json", "--log", log, "--config", config or ctx.run_config,
             "run", "--bundle", b, "bench-run-%d" % i]
     # Files, not pipes: the monitor takes over the container's stdio (a pipe would stay open while it lives).
     err_path = os.path.join(workdir, "hull-run-%d.stderr" % i)
@@ -278,9 +280,9 @@ def group_start(ctx, rows, cd):
     import boottest
     tmp = tempfile.mkdtemp(prefix="floor-", dir=ctx.workdir)
     floor_initrd = boottest.make_initramfs(boottest.build_init(tmp), os.path.join(tmp, "initrd.img"))
-    floor, stack, runc, shim, hrun = [], [], [], [], []
+    floor, stack, runc, shim, hrun, builtin, floor_kvm = [], [], [], [], [], [], []
     phases_stack, phases_shim, phases_hrun = [], [], []
-    errs = {k: [] for k in ("floor", "stack", "runc", "shim", "hrun")}
+    errs = {k: [] for k in ("floor", "stack", "runc", "shim", "hrun", "builtin", "floor_kvm")}
     why = {}
     try:
         need_agent_stack(ctx)
@@ -294,7 +296,15 @@ def group_start(ctx, rows, cd):
         except NA as e:
             why["shim"] = str(e)
     if not ctx.cli_has("run"):
-        why["hrun"] = "`hull run` not built yet (OCI CLI)"
+        why["hrun"] = why["builtin"] = "`hull run` not built yet (OCI CLI)"
+    else:
+        usable, reason = ctx.kvm_usable()
+        if not usable:
+            why["builtin"] = why["floor_kvm"] = "KVM not usable here: " + reason
+        elif not ctx.builtin_config:
+            why["builtin"] = "no configs/configuration-builtin.toml in the build"
+    builtin_kernel = config_value(ctx.builtin_config, "hypervisor.dragonball", "kernel") if ctx.builtin_config \
+        else None
     for i in range(ctx.runs):
         ctx.need_time(40, "start-to-workload run %d" % (i + 1))
         ctx.log("start: run %d/%d" % (i + 1, ctx.runs))
@@ -324,6 +334,14 @@ def group_start(ctx, rows, cd):
             if r:
                 hrun.append(r[0])
                 phases_hrun.append(r[1])
+        if "builtin" not in why:
+            d = os.path.join(ctx.workdir, "hull-run-builtin")
+            os.makedirs(d, exist_ok=True)
+            r = attempt([], lambda: hull_run_once(ctx, d, i, config=ctx.builtin_config), errs["builtin"])
+            if r:
+                builtin.append(r[0])
+            attempt(floor_kvm, lambda: floor_boot(ctx, floor_initrd, kernel=builtin_kernel, accel="kvm"),
+                    errs["floor_kvm"])
 
     def reason(k):
         return why.get(k) or ("failed: " + errs[k][0] if errs[k] else None)
@@ -331,14 +349,17 @@ def group_start(ctx, rows, cd):
     fill(rows["start.ctr_vs_runc"], shim, runc)
     fill(rows["start.ctr_vs_floor"], shim, floor)
     fill(rows["start.hull_run_vs_floor"], hrun, floor)
+    fill(rows["start.builtin_vs_floor"], builtin, floor_kvm)
     fill(rows["start.stack_vs_floor"], stack, floor,
          note="hv-boot (src/hypervisor) + hull agent-ctl: the sandbox service's steps without its front end")
     for k, key in (("shim", "start.ctr_vs_runc"), ("shim", "start.ctr_vs_floor"), ("hrun", "start.hull_run_vs_floor"),
-                   ("stack", "start.stack_vs_floor")):
+                   ("stack", "start.stack_vs_floor"), ("builtin", "start.builtin_vs_floor")):
         if reason(k) and not rows[key].samples["hull"]:
             rows[key].na = reason(k)
     if reason("runc") and not runc:
         rows["start.ctr_vs_runc"].ref_na = reason("runc")
+    if not floor_kvm:
+        rows["start.builtin_vs_floor"].ref_na = reason("floor_kvm") or reason("builtin") or "not measured"
     if not floor:
         for key in ("start.ctr_vs_floor", "start.hull_run_vs_floor", "start.stack_vs_floor"):
             rows[key].ref_na = reason("floor") or "floor not measured"
