@@ -40,3 +40,4 @@ struct hull_hypervisor {
 void hull_hypervisor_emit(struct hull_hypervisor *hv, const struct hull_hv_event *ev);
 
 extern const struct hull_hypervisor_ops hull_qemu_ops;
+extern const struct hull_hypervisor_ops hull_builtin_ops;

@@ -15,6 +15,7 @@
 
 static const struct hull_hypervisor_ops *const drivers[_HULL_CONFIG_HYPERVISOR_MAX] = {
         [HULL_CONFIG_HYPERVISOR_QEMU] = &hull_qemu_ops,
+        [HULL_CONFIG_HYPERVISOR_BUILTIN] = &hull_builtin_ops,
 };
 
 static const char *const event_names[] = {

@@ -146,7 +146,7 @@ static void usage(void)
         fprintf(stderr,
                 "usage: hv-boot --kernel K [--initrd I] --state-dir D [--shared-dir S] [--machine M] [--accel "
                 "auto|kvm|tcg] [--channel auto|vsock|serial] [--append P] [--memory MIB] [--vcpus N] [--binary "
-                "B] [--fs-daemon V] [--debug]\n");
+                "B] [--fs-daemon V] [--hypervisor qemu|builtin] [--debug]\n");
 }
 
 int main(int argc, char **argv)
@@ -166,12 +166,13 @@ int main(int argc, char **argv)
                 { "fs-daemon", required_argument, NULL, 'f' },
                 { "debug", no_argument, NULL, 'd' },
                 { "id", required_argument, NULL, 'I' },
+                { "hypervisor", required_argument, NULL, 'H' },
                 { NULL, 0, NULL, 0 },
         };
         _cleanup_error_ struct hull_error *e = NULL;
         struct hull_hv_desc d = { .vcpus = 1, .memory_mib = 256, .id = "hv-boot" };
         struct app app = { .in = HULL_BUF_INIT };
-        int c, r;
+        int c, r, kind = HULL_CONFIG_HYPERVISOR_QEMU;
 
         while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
                 switch (c) {
@@ -211,6 +212,13 @@ int main(int argc, char **argv)
                 case 'I':
                         d.id = optarg;
                         break;
+                case 'H':
+                        kind = hull_config_hypervisor_kind_from_string(optarg);
+                        if (kind < 0) {
+                                fprintf(stderr, "hv-boot: unknown hypervisor %s\n", optarg);
+                                return 2;
+                        }
+                        break;
                 case 'a':
                         d.accel = streq(optarg, "kvm") ? HULL_HV_ACCEL_KVM
                                 : streq(optarg, "tcg") ? HULL_HV_ACCEL_TCG
@@ -232,7 +240,8 @@ int main(int argc, char **argv)
 
         r = hull_loop_new(&app.loop, &e);
         if (r >= 0)
-                r = hull_hypervisor_new(HULL_CONFIG_HYPERVISOR_QEMU, &d, app.loop, on_event, &app, &app.hv, &e);
+                r = hull_hypervisor_new((enum hull_config_hypervisor_kind)kind, &d, app.loop, on_event, &app, &app.hv,
+                                        &e);
         if (r < 0) {
                 out("error create: %s", hull_error_message(e));
                 hull_loop_free(app.loop);
