@@ -100,3 +100,22 @@ def test_builtin_vmm_boots_hull_guest_to_the_agent_on_its_serial_console(kvm_hos
     assert proc.returncode == 0, out[-3000:] + proc.stderr[-2000:]
     assert "hull-agent: ready:" in out
     assert "Brought up 1 node, 2 CPUs" in out, out[-3000:]
+
+
+def test_builtin_driver_boots_hull_guest_to_a_healthy_agent_over_hybrid_vsock(kvm_host, build_dir, source_dir):
+    """The builtin hypervisor driver (hull's VMM on threads of the hv-boot process) boots the trimmed guest kernel
+    (ELF vmlinux) with the agent initramfs; the agent answers Check/Version through the hybrid vsock socket."""
+    guest = build_dir / "guest"
+    kernel, initrd = guest / "vmlinux-hull", guest / "hull-initrd-agent.img"
+    if not kernel.is_file() or not initrd.is_file():
+        pytest.skip(f"no trimmed guest kernel / agent initramfs in {guest}")
+    proc = kvm_host(str(source_dir / "tests" / "kvm-host" / "boot-agent"), "--build", str(build_dir), "--hypervisor",
+                    "builtin", "--channel", "auto", "--kernel", str(kernel), "--initrd", str(initrd), "--vcpus", "2")
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+    assert lines, f"no result: stdout={proc.stdout!r} stderr={proc.stderr[-3000:]}"
+    result = json.loads(lines[-1])
+    assert proc.returncode == 0 and result["ok"], result
+    assert result["channel"].startswith("hybrid-vsock path="), result
+    assert result["check"]["status"] == "SERVING"
+    # The VMM's own memory, guest RAM aside, stays small (Firecracker's bar is 5 MiB; hv-boot and libc count here).
+    assert 0 < result["vmm_overhead_kib"] < 64 * 1024, result

@@ -18,6 +18,7 @@
 #include "vmm/boot.h"
 #include "vmm/bus.h"
 #include "vmm/memory.h"
+#include "vmm/virtqueue.h"
 #include "vmm/vmm.h"
 
 /* ---- memory and bus (no KVM) ---- */
@@ -161,6 +162,136 @@ static void test_linux_loader_rejects_a_non_bzimage(void **state)
         hull_guest_mem_release(&m);
 }
 
+/* ---- virtqueues against guest memory (no KVM) ---- */
+
+struct vq_fixture {
+        struct hull_guest_mem m;
+        struct hull_virtq q;
+        uint8_t *ram;
+};
+
+static void desc(struct vq_fixture *f, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
+{
+        uint8_t *d = f->ram + 0x1000 + 16 * i;
+
+        memcpy(d, &addr, 8);
+        memcpy(d + 8, &len, 4);
+        memcpy(d + 12, &flags, 2);
+        memcpy(d + 14, &next, 2);
+}
+
+static void offer(struct vq_fixture *f, uint16_t head)
+{
+        uint16_t idx;
+
+        memcpy(&idx, f->ram + 0x2002, 2);
+        memcpy(f->ram + 0x2004 + 2 * (idx % f->q.num), &head, 2);
+        idx++;
+        memcpy(f->ram + 0x2002, &idx, 2);
+}
+
+static void vq_setup(struct vq_fixture *f, uint16_t num)
+{
+        char why[160];
+
+        memset(f, 0, sizeof(*f));
+        assert_int_equal(hull_guest_mem_init(&f->m, 1ULL << 20, false, NULL), 0);
+        f->ram = hull_guest_mem_ptr(&f->m, 0, 1ULL << 20);
+        f->q.num = num;
+        f->q.desc_gpa = 0x1000;
+        f->q.avail_gpa = 0x2000;
+        f->q.used_gpa = 0x3000;
+        assert_int_equal(hull_virtq_activate(&f->q, &f->m, why, sizeof(why)), 0);
+}
+
+static void test_virtq_pops_a_chain_and_publishes_it_used(void **state)
+{
+        struct vq_fixture f;
+        struct hull_virtq_chain c;
+        char why[160], buf[8] = { 0 };
+        uint16_t used_idx;
+        uint32_t used_len;
+
+        vq_setup(&f, 8);
+        memcpy(f.ram + 0x8000, "request", 8);
+        desc(&f, 3, 0x8000, 8, 1 /* NEXT */, 5);
+        desc(&f, 5, 0x9000, 100, 2 /* WRITE */, 0);
+        offer(&f, 3);
+        assert_int_equal(hull_virtq_pop(&f.q, &c, why, sizeof(why)), 1);
+        assert_int_equal(c.head, 3);
+        assert_int_equal(c.readable, 8);
+        assert_int_equal(c.writable, 100);
+        assert_int_equal(hull_virtq_chain_read(&c, 0, buf, sizeof(buf)), 8);
+        assert_string_equal(buf, "request");
+        assert_int_equal(hull_virtq_chain_write(&c, 98, "xyz", 3), 2); /* clipped to the buffer */
+        assert_int_equal(hull_virtq_pop(&f.q, &c, why, sizeof(why)), 0);
+        hull_virtq_push(&f.q, 3, 42);
+        memcpy(&used_idx, f.ram + 0x3002, 2);
+        memcpy(&used_len, f.ram + 0x3008, 4);
+        assert_int_equal(used_idx, 1);
+        assert_int_equal(used_len, 42);
+        hull_guest_mem_release(&f.m);
+}
+
+static void test_virtq_rejects_what_a_broken_driver_sends(void **state)
+{
+        struct vq_fixture f;
+        struct hull_virtq_chain c;
+        char why[160];
+
+        /* a loop: 0 -> 1 -> 0 */
+        vq_setup(&f, 8);
+        desc(&f, 0, 0x8000, 8, 1, 1);
+        desc(&f, 1, 0x8000, 8, 1, 0);
+        offer(&f, 0);
+        assert_int_equal(hull_virtq_pop(&f.q, &c, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "loops"));
+        hull_guest_mem_release(&f.m);
+
+        /* next outside the queue */
+        vq_setup(&f, 8);
+        desc(&f, 0, 0x8000, 8, 1, 9);
+        offer(&f, 0);
+        assert_int_equal(hull_virtq_pop(&f.q, &c, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "next 9"));
+        hull_guest_mem_release(&f.m);
+
+        /* a buffer that runs past the end of RAM */
+        vq_setup(&f, 8);
+        desc(&f, 0, (1ULL << 20) - 4, 8, 0, 0);
+        offer(&f, 0);
+        assert_int_equal(hull_virtq_pop(&f.q, &c, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "outside guest memory"));
+        hull_guest_mem_release(&f.m);
+
+        /* an indirect table (never offered) */
+        vq_setup(&f, 8);
+        desc(&f, 0, 0x8000, 16, 4, 0);
+        offer(&f, 0);
+        assert_int_equal(hull_virtq_pop(&f.q, &c, why, sizeof(why)), -EINVAL);
+        assert_non_null(strstr(why, "indirect"));
+        hull_guest_mem_release(&f.m);
+
+        /* the available index racing more than a queue ahead */
+        vq_setup(&f, 8);
+        {
+                uint16_t idx = 9;
+                memcpy(f.ram + 0x2002, &idx, 2);
+        }
+        assert_int_equal(hull_virtq_pop(&f.q, &c, why, sizeof(why)), -EINVAL);
+        hull_guest_mem_release(&f.m);
+
+        /* set-up: a size that is no power of 2, rings outside RAM */
+        memset(&f, 0, sizeof(f));
+        assert_int_equal(hull_guest_mem_init(&f.m, 1ULL << 20, false, NULL), 0);
+        f.q.num = 6;
+        assert_int_equal(hull_virtq_activate(&f.q, &f.m, why, sizeof(why)), -EINVAL);
+        f.q.num = 8;
+        f.q.used_gpa = (1ULL << 20) - 8;
+        assert_int_equal(hull_virtq_activate(&f.q, &f.m, why, sizeof(why)), -EINVAL);
+        hull_guest_mem_release(&f.m);
+}
+
 /* ---- tiny guests on KVM ---- */
 
 static bool kvm_usable(void)
@@ -185,9 +316,10 @@ struct tiny {
         int console[2];
 };
 
-static void tiny_start(struct tiny *t, const uint8_t *code, size_t len, bool long_mode)
+static void tiny_start_rng(struct tiny *t, const uint8_t *code, size_t len, bool long_mode, bool rng,
+                           void (*prepare)(uint8_t *ram))
 {
-        struct hull_vmm_config cfg = { .vcpus = 1, .memory_mib = 4, .entry = CODE, .long_mode = long_mode };
+        struct hull_vmm_config cfg = { .vcpus = 1, .memory_mib = 4, .entry = CODE, .long_mode = long_mode, .rng = rng };
         struct hull_error *e = NULL;
         uint8_t *dst;
         int r;
@@ -202,11 +334,20 @@ static void tiny_start(struct tiny *t, const uint8_t *code, size_t len, bool lon
                 fail_msg("hull_vmm_new: %s", hull_error_message(e));
         t->io.vmm = t->mmio.vmm = t->vmm;
         assert_int_equal(hull_bus_add(hull_vmm_io_bus(t->vmm), TEST_PORT, 8, &rec_ops, &t->io, NULL), 0);
-        assert_int_equal(hull_bus_add(hull_vmm_mmio_bus(t->vmm), TEST_MMIO, 0x100, &rec_ops, &t->mmio, NULL), 0);
+        if (!rng) /* the rng takes the first virtio-mmio slot, where the test device would go */
+                assert_int_equal(hull_bus_add(hull_vmm_mmio_bus(t->vmm), TEST_MMIO, 0x100, &rec_ops, &t->mmio, NULL),
+                                 0);
         dst = hull_guest_mem_ptr(hull_vmm_memory(t->vmm), CODE, len);
         assert_non_null(dst);
         memcpy(dst, code, len);
+        if (prepare)
+                prepare(hull_guest_mem_ptr(hull_vmm_memory(t->vmm), 0, 4ULL << 20));
         assert_int_equal(hull_vmm_start(t->vmm, NULL), 0);
+}
+
+static void tiny_start(struct tiny *t, const uint8_t *code, size_t len, bool long_mode)
+{
+        tiny_start_rng(t, code, len, long_mode, false, NULL);
 }
 
 static enum hull_vmm_exit_kind tiny_wait(struct tiny *t, const char **why)
@@ -356,6 +497,88 @@ static void test_vmm_stop_ends_a_spinning_guest(void **state)
         tiny_end(&t);
 }
 
+/* A driver in 40 bytes: VERSION_1, FEATURES_OK, queue 0 of 8 entries at 0x10000 (descriptors), 0x11000 (available),
+ * 0x12000 (used), DRIVER_OK, notify; then wait for the used index to move and say done. The test writes the rings. */
+static const uint8_t rng_driver[] = {
+        0xB8, 0x00, 0x00, 0x00, 0xD0, /* mov eax, 0xd0000000: the first virtio-mmio slot */
+        0xC7, 0x40, 0x24, 0x01, 0x00, 0x00, 0x00, /* DriverFeaturesSel = 1 */
+        0xC7, 0x40, 0x20, 0x01, 0x00, 0x00, 0x00, /* DriverFeatures = VERSION_1 (bit 32) */
+        0xC7, 0x40, 0x70, 0x0B, 0x00, 0x00, 0x00, /* Status = ACKNOWLEDGE | DRIVER | FEATURES_OK */
+        0xC7, 0x40, 0x30, 0x00, 0x00, 0x00, 0x00, /* QueueSel = 0 */
+        0xC7, 0x40, 0x38, 0x08, 0x00, 0x00, 0x00, /* QueueNum = 8 */
+        0xC7, 0x80, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, /* QueueDescLow = 0x10000 */
+        0xC7, 0x80, 0x90, 0x00, 0x00, 0x00, 0x00, 0x10, 0x01, 0x00, /* QueueDriverLow = 0x11000 */
+        0xC7, 0x80, 0xA0, 0x00, 0x00, 0x00, 0x00, 0x20, 0x01, 0x00, /* QueueDeviceLow = 0x12000 */
+        0xC7, 0x40, 0x44, 0x01, 0x00, 0x00, 0x00, /* QueueReady = 1 */
+        0xC7, 0x40, 0x70, 0x0F, 0x00, 0x00, 0x00, /* Status |= DRIVER_OK */
+        0xC7, 0x40, 0x50, 0x00, 0x00, 0x00, 0x00, /* QueueNotify = 0 (an ioeventfd) */
+        0xBB, 0x02, 0x20, 0x01, 0x00, /* mov ebx, 0x12002: used->idx */
+        0x0F, 0xB7, 0x0B, /* 1: movzx ecx, word [rbx] */
+        0x85, 0xC9, /* test ecx, ecx */
+        0x74, 0xF9, /* jz 1b */
+        0xE6, 0x17, /* out 0x17, al: done */
+        0xEB, 0xFE,
+};
+
+static void rings_good(uint8_t *ram)
+{
+        uint64_t addr = 0x13000;
+        uint32_t len = 32;
+        uint16_t flags = 2 /* WRITE */, idx = 1, head = 0;
+
+        memcpy(ram + 0x10000, &addr, 8);
+        memcpy(ram + 0x10008, &len, 4);
+        memcpy(ram + 0x1000C, &flags, 2);
+        memcpy(ram + 0x11004, &head, 2);
+        memcpy(ram + 0x11002, &idx, 2);
+}
+
+static void rings_bad_head(uint8_t *ram)
+{
+        uint16_t idx = 1, head = 200; /* outside the queue of 8 */
+
+        memcpy(ram + 0x11004, &head, 2);
+        memcpy(ram + 0x11002, &idx, 2);
+}
+
+static void test_vmm_virtio_mmio_rng_serves_a_guest_driver(void **state)
+{
+        struct tiny t;
+        const char *why;
+        const uint8_t *ram;
+        uint32_t id, len;
+        uint8_t zero[32] = { 0 };
+
+        tiny_start_rng(&t, rng_driver, sizeof(rng_driver), true, true, rings_good);
+        assert_int_equal(tiny_wait(&t, &why), HULL_VMM_EXIT_POWEROFF);
+        ram = hull_guest_mem_ptr(hull_vmm_memory(t.vmm), 0, 4ULL << 20);
+        memcpy(&id, ram + 0x12004, 4);
+        memcpy(&len, ram + 0x12008, 4);
+        assert_int_equal(id, 0);
+        assert_int_equal(len, 32);
+        assert_memory_not_equal(ram + 0x13000, zero, 32); /* 32 random bytes are not all zero */
+        tiny_end(&t);
+}
+
+static void test_vmm_malformed_virtqueue_ends_only_that_vm(void **state)
+{
+        static const uint8_t spin[] = { 0xEB, 0xFE };
+        struct tiny bad, good;
+        const char *why;
+
+        tiny_start(&good, spin, sizeof(spin), false);
+        tiny_start_rng(&bad, rng_driver, sizeof(rng_driver), true, true, rings_bad_head);
+        assert_int_equal(tiny_wait(&bad, &why), HULL_VMM_EXIT_ERROR);
+        assert_non_null(strstr(why, "virtio-rng"));
+        assert_non_null(strstr(why, "chain head 200"));
+        /* The other VM of this process runs on. */
+        assert_int_equal(hull_vmm_exit_reason(good.vmm, NULL), HULL_VMM_RUNNING);
+        tiny_end(&bad);
+        hull_vmm_stop(good.vmm);
+        assert_int_equal(hull_vmm_exit_reason(good.vmm, NULL), HULL_VMM_EXIT_STOPPED);
+        tiny_end(&good);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -364,12 +587,16 @@ int main(void)
                 cmocka_unit_test(test_bus_dispatches_inside_ranges_only),
                 cmocka_unit_test(test_mptable_checksums_and_counts_processors),
                 cmocka_unit_test(test_linux_loader_rejects_a_non_bzimage),
+                cmocka_unit_test(test_virtq_pops_a_chain_and_publishes_it_used),
+                cmocka_unit_test(test_virtq_rejects_what_a_broken_driver_sends),
                 cmocka_unit_test(test_vmm_real_mode_guest_does_port_io),
                 cmocka_unit_test(test_vmm_long_mode_guest_does_mmio),
                 cmocka_unit_test(test_vmm_serial_registers_as_linux_probes_them),
                 cmocka_unit_test(test_vmm_triple_fault_ends_the_vm_as_reset),
                 cmocka_unit_test(test_vmm_i8042_reset_ends_the_vm),
                 cmocka_unit_test(test_vmm_stop_ends_a_spinning_guest),
+                cmocka_unit_test(test_vmm_virtio_mmio_rng_serves_a_guest_driver),
+                cmocka_unit_test(test_vmm_malformed_virtqueue_ends_only_that_vm),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
