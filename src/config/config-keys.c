@@ -65,6 +65,7 @@ static const char *const block_driver_choices[] = { "virtio-scsi",     "virtio-b
                                                     "virtio-blk-mmio", "virtio-pmem",    NULL };
 /* "none" and "metadata" are the pre-2.5 spellings Kata still reads. */
 static const char *const virtio_fs_cache_choices[] = { "never", "auto", "always", "none", "metadata", NULL };
+static const char *const inode_handles_choices[] = { "never", "prefer", "mandatory", NULL };
 static const char *const aio_choices[] = { "threads", "native", "io_uring", NULL };
 static const char *const pcie_port_choices[] = { "no-port", "bridge-port", "root-port", "switch-port", NULL };
 static const char *const monitor_choices[] = { "hmp", "qmp", "qmp-pretty", NULL };
@@ -106,6 +107,7 @@ static const struct hull_config_key hypervisor_keys[] = {
         K_PATH(firmware, 0, NULL),
         K_PATH(firmware_volume, 0, NULL),
         K_STR(kernel_params, ACT, NULL, NULL),
+        K_STR(kernel_verity_params, 0, NULL, NULL),
         K_STRK(vm_rootfs_driver, 0, def_rootfs_driver, block_driver_choices),
         K_STRK(machine_type, ACT, def_machine_type, NULL), /* values checked per hypervisor in config.c */
         K_STR(machine_accelerators, ACT, NULL, NULL),
@@ -146,6 +148,7 @@ static const struct hull_config_key hypervisor_keys[] = {
         K_STRV(virtio_fs_extra_args, ACT),
         K_BOOL(virtio_fs_is_dax, 0, false),
         K_STR(virtio_fs_cache, ACT, "never", virtio_fs_cache_choices),
+        K_STR(virtio_fs_inode_file_handles, 0, "prefer", inode_handles_choices),
         K_U32(msize_9p, 0, 8192),
         K_STRK(block_device_driver, ACT, def_block_driver, block_driver_choices),
         K_STR(block_device_aio, 0, "io_uring", aio_choices),
@@ -252,6 +255,7 @@ static const struct hull_config_key agent_keys[] = {
         K_U32(log_port, 0, 1025),
         K_U32(passfd_listener_port, 0, 1027),
         K_U32(container_pipe_size, 0, 0),
+        K_U32(create_container_timeout, 0, 30),
         K_STR(log_level, ACT, "info", log_level_choices),
         { .name = "mem_agent",
           .type = HULL_CONFIG_TABLE,
@@ -286,6 +290,8 @@ static const struct hull_config_key runtime_keys[] = {
         K_STR(agent_name, ACT, NULL, NULL),
         K_BOOL(keep_abnormal, 0, false),
         K_BOOL(use_passfd_io, 0, false),
+        K_BOOL(experimental_force_guest_pull, 0, false),
+        K_STR(pod_resource_api_sock, 0, NULL, NULL),
         K_U32(passfd_listener_port, 0, 1027),
         K_STR(log_level, ACT, "info", log_level_choices),
         { .name = "shared_mounts", .type = HULL_CONFIG_ARRAY },

@@ -46,6 +46,7 @@ struct hull_config_hypervisor {
         char *firmware;
         char *firmware_volume;
         char *kernel_params;
+        char *kernel_verity_params; /* dm-verity of the guest image: root_hash=...,salt=... */
         char *vm_rootfs_driver; /* runtime-rs: virtio-blk-pci, virtio-blk-mmio, virtio-pmem, ... */
         char *machine_type;
         char *machine_accelerators;
@@ -88,6 +89,7 @@ struct hull_config_hypervisor {
         char **virtio_fs_extra_args;
         bool virtio_fs_is_dax;
         char *virtio_fs_cache; /* never, auto, always (also Kata's older none/metadata) */
+        char *virtio_fs_inode_file_handles; /* never, prefer, mandatory */
         uint32_t msize_9p;
         char *block_device_driver; /* virtio-scsi, virtio-blk, virtio-mmio, nvdimm, virtio-blk-ccw, virtio-blk-pci */
         char *block_device_aio; /* threads, native, io_uring */
@@ -185,6 +187,7 @@ struct hull_config_agent {
         uint32_t log_port;
         uint32_t passfd_listener_port;
         uint32_t container_pipe_size;
+        uint32_t create_container_timeout; /* runtime-rs: seconds */
         char *log_level;
         struct hull_config_mem_agent mem_agent;
 };
@@ -216,6 +219,8 @@ struct hull_config_runtime {
         char *agent_name;
         bool keep_abnormal;
         bool use_passfd_io;
+        bool experimental_force_guest_pull;
+        char *pod_resource_api_sock; /* kubelet's pod-resources socket (VFIO cold plug) */
         uint32_t passfd_listener_port;
         char *log_level;
 };

@@ -857,6 +857,12 @@ static void test_config_kata_full_qemu_loads(void **state)
         assert_string_equal(c->hypervisor.seccompsandbox, "on,obsolete=deny,spawn=deny,resourcecontrol=deny");
         assert_int_equal(c->agent.cdh_api_timeout, 50);
         assert_string_equal(c->runtime.dan_conf, "/run/kata-containers/dans");
+        assert_string_equal(c->hypervisor.kernel_verity_params,
+                            "root_hash=ab12,salt=cd34,data_blocks=2,data_block_size=4096,hash_block_size=4096");
+        assert_string_equal(c->hypervisor.virtio_fs_inode_file_handles, "never");
+        assert_int_equal(c->agent.create_container_timeout, 120);
+        assert_true(c->runtime.experimental_force_guest_pull);
+        assert_string_equal(c->runtime.pod_resource_api_sock, "/var/lib/kubelet/pod-resources/kubelet.sock");
         /* Kata's non-default values for keys hull does not act on are reported */
         assert_non_null(find_warning(c, "hypervisor.qemu.guest_hook_path"));
         assert_non_null(find_warning(c, "hypervisor.qemu.enable_annotations"));
@@ -940,6 +946,24 @@ static void test_config_kata_filled_qemu_loads(void **state)
         /* what hull keeps without acting on it yet is reported */
         assert_non_null(find_warning(c, "hypervisor.qemu.image"));
         assert_non_null(find_warning(c, "hypervisor.qemu.valid_hypervisor_paths"));
+}
+
+static void test_config_kata_filled_qemu_runtime_rs_loads(void **state)
+{
+        _cleanup_(hull_config_freep) struct hull_config *c = load_kata("kata/configuration-qemu-runtime-rs.toml",
+                                                                       HULL_CONFIG_HYPERVISOR_QEMU);
+
+        assert_string_equal(c->hypervisor.machine_type, "q35");
+        assert_string_equal(c->hypervisor.vm_rootfs_driver, "virtio-pmem");
+        assert_string_equal(c->hypervisor.virtio_fs_extra_args[1], "-o");
+        assert_string_equal(c->hypervisor.virtio_fs_extra_args[2], "announce_submounts");
+        assert_string_equal(c->hypervisor.enable_annotations[3], "kernel_verity_params");
+        assert_string_equal(c->hypervisor.virtio_fs_inode_file_handles, "prefer"); /* commented out: the default */
+        assert_int_equal(c->agent.create_container_timeout, 30);
+        assert_string_equal(c->runtime.name, "virt_container");
+        assert_string_equal(c->runtime.hypervisor_name, "qemu");
+        assert_false(c->runtime.sandbox_cgroup_only);
+        assert_false(c->agent.mem_agent.mem_agent_enable);
 }
 
 static void test_config_kata_filled_clh_loads(void **state)
@@ -1055,7 +1079,8 @@ static void test_config_write_toml_round_trips(void **state)
                                              "kata/configuration-clh.toml",
                                              "kata/configuration-fc.toml",
                                              "kata/configuration-dragonball.toml",
-                                             "kata/configuration-stratovirt.toml" };
+                                             "kata/configuration-stratovirt.toml",
+                                             "kata/configuration-qemu-runtime-rs.toml" };
 
         for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
                 _cleanup_(hull_config_freep) struct hull_config *c = NULL;
@@ -1155,6 +1180,7 @@ int main(void)
                 cmocka_unit_test(test_config_kata_full_dragonball_loads),
                 cmocka_unit_test(test_config_kata_full_stratovirt_loads),
                 cmocka_unit_test(test_config_kata_filled_qemu_loads),
+                cmocka_unit_test(test_config_kata_filled_qemu_runtime_rs_loads),
                 cmocka_unit_test(test_config_kata_filled_clh_loads),
                 cmocka_unit_test(test_config_kata_filled_fc_loads),
                 cmocka_unit_test(test_config_kata_filled_dragonball_loads),

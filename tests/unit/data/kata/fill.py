@@ -158,12 +158,62 @@ RS = {
     "DEFDANCONF": "/run/kata-containers/dans",
 }
 
+# The runtime-rs QEMU file: the same Makefile, its QEMU block and x86_64-options.mk.
+RS_QEMU = {
+    **{k: RS[k] for k in ("PROJECT_TYPE", "PROJECT_NAME", "IMAGEPATH", "INITRDPATH", "DEFROOTFSTYPE",
+                          "DEFENABLEANNOTATIONS", "FIRMWAREPATH", "DEFMEMSZ", "DEFMAXMEMSZ", "DEFBRIDGES",
+                          "DEFVIRTIOFSCACHESIZE", "DEFVIRTIOFSEXTRAARGS", "DEFVIRTIOFSCACHE", "RUNTIMENAME",
+                          "DEFDISABLEGUESTSECCOMP", "DEFAULTEXPFEATURES", "DEFBINDMOUNTS")},
+    "CONFIG_QEMU_IN": "config/configuration-qemu-runtime-rs.toml.in",
+    "QEMUPATH": "/usr/bin/qemu-system-x86_64",
+    "QEMUVALIDHYPERVISORPATHS": '[\\"/usr/bin/qemu-system-x86_64\\"]',
+    "KERNELPATH_QEMU": PKGDATADIR + "/vmlinux.container",  # KERNELTYPE_QEMU = uncompressed
+    "MACHINETYPE": "q35",  # x86_64-options.mk
+    "KERNELPARAMS": "",
+    "MACHINEACCELERATORS": "",
+    "CPUFEATURES": "pmu=off",
+    "VMROOTFSDRIVER_QEMU": "virtio-pmem",  # x86_64
+    "FIRMWAREVOLUMEPATH": "",
+    "DEFSECCOMPSANDBOXPARAM": '""',
+    "DEFVCPUS_QEMU": "1",
+    "DEFMAXVCPUS_QEMU": "0",
+    "DEFMEMSLOTS": "10",
+    "DEFDISABLEBLOCK": "false",
+    "DEFSHAREDFS_QEMU_VIRTIOFS": "virtio-fs",
+    "DEFVIRTIOFSDAEMON": "/usr/libexec/virtiofsd",
+    "DEFVALIDVIRTIOFSDAEMONPATHS": '[\\"/usr/libexec/virtiofsd\\"]',
+    "DEFVIRTIOFSQUEUESIZE": "1024",
+    "DEFBLOCKSTORAGEDRIVER_QEMU": "virtio-scsi",
+    "DEFBLOCKDEVICEAIO_QEMU": "io_uring",
+    "DEFENABLEIOTHREADS": "false",
+    "DEFENABLEVHOSTUSERSTORE": "false",
+    "DEFVHOSTUSERSTOREPATH": "/var/run/kata-containers/vhost-user",
+    "DEFVALIDVHOSTUSERSTOREPATHS": '[\\"/var/run/kata-containers/vhost-user\\"]',
+    "DEFFILEMEMBACKEND": '""',
+    "DEFVALIDFILEMEMBACKENDS": '[\\"""\\"]',
+    "DEFMSIZE9P": "8192",
+    "DEFENTROPYSOURCE": "/dev/urandom",
+    "DEFVALIDENTROPYSOURCES": '[\\"/dev/urandom\\",\\"/dev/random\\",\\"\\"]',
+    "QEMUTDXQUOTEGENERATIONSERVICESOCKETPORT": "4050",
+    "DEFDISABLESELINUX": "false",
+    "DEFDISABLEGUESTSELINUX": "true",
+    "DEFCREATECONTAINERTIMEOUT": "30",
+    "DEFNETWORKMODEL_QEMU": "tcfilter",
+    "HYPERVISOR_QEMU": "qemu",
+    "DEFGUESTSELINUXLABEL": '""',
+    "DEFSANDBOXCGROUPONLY_QEMU": "false",
+    "DEFSTATICRESOURCEMGMT_QEMU": "false",
+    "DEFVFIOMODE": "guest-kernel",
+    "DEFDISABLEGUESTEMPTYDIR": "false",
+}
+
 TEMPLATES = {
     "configuration-qemu.toml.in": {**GO, **GO_FALLBACKS},
     "configuration-clh.toml.in": {**GO, **GO_FALLBACKS},
     "configuration-fc.toml.in": {**GO, **GO_FALLBACKS},
     "configuration-stratovirt.toml.in": {**GO, **GO_FALLBACKS},
     "configuration-dragonball.toml.in": RS,
+    "configuration-qemu-runtime-rs.toml.in": RS_QEMU,
 }
 
 
