@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -80,6 +81,101 @@ int hull_agent_child_lookup(const Grpc__Process *p, char **ret_path, struct hull
                 }
         }
         return hull_error_set(err, ENOENT, "executable '%s' not found in PATH %s", name, path);
+}
+
+void hull_agent_pty_close(struct hull_agent_pty *pty)
+{
+        hull_closep(&pty->master);
+        hull_closep(&pty->slave);
+        pty->master = pty->slave = -1;
+}
+
+/* A pty from whatever /dev/ptmx is here now, unlocked, with its slave. */
+static int pty_open(struct hull_agent_pty *ret, struct hull_error **err)
+{
+        _cleanup_close_ int master = -1;
+        int unlock = 0, slave;
+
+        master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (master < 0)
+                return hull_error_errno(err, errno, "terminal: open /dev/ptmx");
+        if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+                return hull_error_errno(err, errno, "terminal: unlock the pty");
+        /* Opened through the master: the slave of this devpts instance, whatever the path lookup would find. */
+        slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (slave < 0)
+                return hull_error_errno(err, errno, "terminal: open the pty's slave");
+        ret->master = TAKE_FD(master);
+        ret->slave = slave;
+        return 0;
+}
+
+void hull_agent_child_terminal_fallback(const Grpc__Process *p, struct hull_agent_pty *ret)
+{
+        _cleanup_error_ struct hull_error *ignored = NULL;
+
+        ret->master = ret->slave = -1;
+        if (p->terminal)
+                (void)pty_open(ret, &ignored);
+}
+
+/* One byte, 'T', carries the fd: a stream socket needs data to carry ancillary data. */
+static int send_fd(int sock, int fd)
+{
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } ctl = { 0 };
+        char byte = 'T';
+        struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+        struct msghdr msg = {
+                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)
+        };
+        struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+        ssize_t n;
+
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+        do
+                n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+        while (n < 0 && errno == EINTR);
+        return n == 1 ? 0 : -errno;
+}
+
+int hull_agent_child_terminal(const Grpc__Process *p, struct hull_agent_pty *fallback, int report_fd,
+                              struct hull_agent_stdio *ret_stdio, struct hull_error **err)
+{
+        _cleanup_(hull_agent_pty_close) struct hull_agent_pty pty = { -1, -1 };
+        _cleanup_error_ struct hull_error *own = NULL;
+        int r;
+
+        /* runc's way: the pty comes from the container's own devpts instance (/dev/ptmx -> pts/ptmx), so that the
+         * slave is /dev/pts/N inside the container and tty/ttyname can name it. */
+        r = pty_open(&pty, &own);
+        if (r < 0) {
+                /* No devpts of its own (no /dev/pts mount, no /dev/ptmx): the guest's pty, opened with its slave
+                 * before the child entered the container (the guest's devpts cannot be reached from inside). It
+                 * works as a terminal, but the container cannot name it: tty says "not a tty". */
+                if (fallback->master < 0)
+                        return hull_error_set(err, -hull_error_code(own), "%s", hull_error_message(own));
+                pty = *fallback;
+                fallback->master = fallback->slave = -1;
+        }
+        hull_agent_pty_close(fallback);
+        /* The initial size is set here, before the process can ask for it. */
+        if (p->consolesize && p->consolesize->height && p->consolesize->width) {
+                struct winsize ws = { .ws_row = (unsigned short)MIN(p->consolesize->height, 0xffffu),
+                                      .ws_col = (unsigned short)MIN(p->consolesize->width, 0xffffu) };
+                if (ioctl(pty.master, TIOCSWINSZ, &ws) < 0)
+                        return hull_error_errno(err, errno, "terminal: set its size");
+        }
+        r = send_fd(report_fd, pty.master);
+        if (r < 0)
+                return hull_error_errno(err, -r, "terminal: pass the pty to the agent");
+        ret_stdio->in = ret_stdio->out = ret_stdio->err = TAKE_FD(pty.slave);
+        return 0;
 }
 
 static int setup_stdio(const struct hull_agent_stdio *s, bool tty, struct hull_error **err)

@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -40,7 +41,7 @@ struct hull_agent_container {
         enum hull_agent_container_status status;
         struct hull_agent_process *init;
         int start_fd; /* write end the init waits on before exec */
-        int report_fd; /* init's report pipe, read after start to learn whether exec worked */
+        int report_fd; /* init's report socket, read after start to learn whether exec worked */
         /* While the init builds the container: its report, read from the loop. */
         struct hull_loop_source *report_src, *report_timer;
         char report[4096];
@@ -55,7 +56,7 @@ struct hull_agent_container {
 };
 
 /* A start's or an exec's report read from the loop: EOF alone when the child exec'd, 'E' and a message when it
- * could not. */
+ * could not. Before that, a child with a terminal passes its pty master (the byte 'T' with SCM_RIGHTS). */
 struct pending_report {
         struct hull_agent_container *c;
         int fd;
@@ -194,11 +195,13 @@ _Noreturn static void init_child(struct init_args *a)
         const Grpc__Spec *spec = a->spec;
         struct hull_error *e = NULL;
         _cleanup_free_ char *exe = NULL;
+        _cleanup_(hull_agent_pty_close) struct hull_agent_pty pty_fallback = { -1, -1 };
         char go;
         const int keep[] = { a->stdio.in, a->stdio.out, a->stdio.err, a->report_fd, a->start_fd };
 
         hull_agent_signals_reset();
         hull_agent_child_close_fds(keep, ARRAY_SIZE(keep));
+        hull_agent_child_terminal_fallback(spec->process, &pty_fallback);
         if (join_namespaces(spec, &e) < 0)
                 goto fail;
         if (a->new_uts && spec->hostname && *spec->hostname &&
@@ -207,6 +210,10 @@ _Noreturn static void init_child(struct init_args *a)
                 goto fail;
         }
         if (hull_agent_rootfs_prepare(spec, spec->root->path, &e) < 0)
+                goto fail;
+        /* After the mounts (its devpts is in place), before the read-only paths (runc's order). */
+        if (spec->process->terminal &&
+            hull_agent_child_terminal(spec->process, &pty_fallback, a->report_fd, &a->stdio, &e) < 0)
                 goto fail;
         if (hull_agent_sysctl_apply(spec->linux, &e) < 0)
                 goto fail;
@@ -229,6 +236,56 @@ fail:
         if (write(a->report_fd, "E", 1) == 1)
                 hull_agent_child_fail(a->report_fd, e, 1);
         _exit(1);
+}
+
+/* One read of a child's report socket into buf past *len (cap - *len bytes of room). A pty master the child passes
+ * comes with the byte 'T', which is dropped, and goes to p (p NULL: none was expected). Returns > 0 when something
+ * came, 0 at EOF, -EAGAIN, or another negative errno with err set. */
+static int report_recv(int fd, char *buf, size_t *len, size_t cap, struct hull_agent_process *p,
+                       struct hull_error **err)
+{
+        union {
+                struct cmsghdr align;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } ctl;
+        struct iovec iov = { .iov_base = buf + *len, .iov_len = cap - *len };
+        struct msghdr msg = {
+                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)
+        };
+        _cleanup_close_ int master = -1;
+        ssize_t n;
+
+        do
+                n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return errno == EAGAIN ? -EAGAIN : hull_error_errno(err, errno, "read the child's report");
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+                if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                        continue;
+                for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+                        int got;
+                        memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+                        if (master < 0)
+                                master = got;
+                        else
+                                close(got);
+                }
+        }
+        if (n == 0)
+                return 0;
+        if (master >= 0) {
+                /* Ancillary data ends a stream read: 'T' is the last byte of this one. */
+                if (buf[*len + (size_t)n - 1] != 'T' || !p)
+                        return hull_error_set(err, EPROTO, "the child passed an unexpected fd");
+                n--;
+                if (hull_agent_process_set_terminal(p, TAKE_FD(master), err) < 0)
+                        return -EPROTO;
+        } else if (msg.msg_flags & MSG_CTRUNC) {
+                return hull_error_set(err, EPROTO, "the child's report: ancillary data truncated");
+        }
+        *len += (size_t)n;
+        return 1;
 }
 
 /* The init's report while it builds the container: 'R' when ready, else an error message and EOF. */
@@ -257,17 +314,14 @@ static int on_create_report(struct hull_loop_source *src, int fd, uint32_t event
         _cleanup_error_ struct hull_error *e = NULL;
 
         for (;;) {
-                ssize_t n = read(fd, c->report + c->report_len, sizeof(c->report) - 1 - c->report_len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno == EAGAIN)
+                int r = report_recv(fd, c->report, &c->report_len, sizeof(c->report) - 1, c->init, &e);
+                if (r == -EAGAIN)
                         return 0;
-                if (n < 0) {
-                        hull_error_errno(&e, errno, "create: read the init's report");
+                if (r < 0) {
+                        hull_error_prefix(&e, "create");
                         break;
                 }
-                if (n == 0 || c->report_len + (size_t)n >= sizeof(c->report) - 1) {
-                        c->report_len += (size_t)n;
+                if (r == 0 || c->report_len >= sizeof(c->report) - 1) {
                         c->report[c->report_len] = '\0';
                         if (c->report_len == 0)
                                 hull_error_set(&e, EIO, "create: the container's init died during setup");
@@ -275,11 +329,12 @@ static int on_create_report(struct hull_loop_source *src, int fd, uint32_t event
                                 hull_error_set(&e, EIO, "%s", c->report[0] == 'E' ? c->report + 1 : c->report);
                         break;
                 }
-                if (c->report_len == 0 && c->report[0] == 'R' && n == 1) {
+                /* 'R' alone: the init holds before exec, nothing follows until start. */
+                if (c->report_len == 1 && c->report[0] == 'R') {
+                        c->report_len = 0;
                         create_finish(c, NULL);
                         return 0;
                 }
-                c->report_len += (size_t)n;
         }
         create_finish(c, e);
         return 0;
@@ -405,13 +460,11 @@ int hull_agent_container_create_async(const struct hull_agent_container_env *env
         r = hull_agent_seccomp_build(spec->linux ? spec->linux->seccomp : NULL, &c->seccomp, err);
         if (r < 0)
                 goto fail;
-        r = hull_agent_process_new(env->loop, "", spec->process->terminal,
-                                   spec->process->consolesize ? spec->process->consolesize->height : 0,
-                                   spec->process->consolesize ? spec->process->consolesize->width : 0, &c->init, &stdio,
-                                   err);
+        r = hull_agent_process_new(env->loop, "", spec->process->terminal, &c->init, &stdio, err);
         if (r < 0)
                 goto fail;
-        if (pipe2(report, O_CLOEXEC) < 0 || pipe2(start, O_CLOEXEC) < 0) {
+        /* The report is a socket: a child with a terminal passes its pty master over it. */
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, report) < 0 || pipe2(start, O_CLOEXEC) < 0) {
                 r = hull_error_errno(err, errno, "pipe");
                 goto fail;
         }
@@ -515,17 +568,14 @@ static int on_pending_report(struct hull_loop_source *src, int fd, uint32_t even
         const char *what = pr->exec ? "exec" : "start";
 
         for (;;) {
-                ssize_t n = read(fd, pr->buf + pr->len, sizeof(pr->buf) - 1 - pr->len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0 && errno == EAGAIN)
+                int r = report_recv(fd, pr->buf, &pr->len, sizeof(pr->buf) - 1, pr->exec, &e);
+                if (r == -EAGAIN)
                         return 0;
-                if (n < 0) {
-                        hull_error_errno(&e, errno, "%s: read the child's report", what);
+                if (r < 0) {
+                        hull_error_prefix(&e, "%s", what);
                         break;
                 }
-                pr->len += (size_t)n;
-                if (n == 0 || pr->len >= sizeof(pr->buf) - 1) {
+                if (r == 0 || pr->len >= sizeof(pr->buf) - 1) {
                         pr->buf[pr->len] = '\0';
                         /* The message starts with 'E'; EOF alone means it exec'd (or died: the reaper has that). */
                         if (pr->len > 0)
@@ -649,10 +699,12 @@ _Noreturn static void exec_child(struct exec_args *a)
                       { "mnt", CLONE_NEWNS } };
         struct hull_error *e = NULL;
         _cleanup_free_ char *exe = NULL;
+        _cleanup_(hull_agent_pty_close) struct hull_agent_pty pty_fallback = { -1, -1 };
         const int keep[] = { a->stdio.in, a->stdio.out, a->stdio.err, a->report_fd };
 
         hull_agent_signals_reset();
         hull_agent_child_close_fds(keep, ARRAY_SIZE(keep));
+        hull_agent_child_terminal_fallback(a->proc, &pty_fallback);
         for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
                 char path[64], own[64];
                 struct stat a1, b1;
@@ -668,6 +720,9 @@ _Noreturn static void exec_child(struct exec_args *a)
                         goto fail;
                 }
         }
+        /* In the container's mount namespace now: its /dev/ptmx. */
+        if (a->proc->terminal && hull_agent_child_terminal(a->proc, &pty_fallback, a->report_fd, &a->stdio, &e) < 0)
+                goto fail;
         if (hull_agent_child_lookup(a->proc, &exe, &e) < 0 ||
             hull_agent_child_prepare(a->proc, &a->stdio, a->seccomp, &e) < 0)
                 goto fail;
@@ -710,13 +765,11 @@ int hull_agent_container_exec_async(struct hull_agent_container *c, const char *
         init_pid = hull_agent_process_pid(c->init);
         if (c->cgroup && (r = cgroup_fd = hull_agent_cgroup_open(c->cgroup, err)) < 0)
                 return r;
-        r = hull_agent_process_new(c->env->loop, exec_id, proc->terminal,
-                                   proc->consolesize ? proc->consolesize->height : 0,
-                                   proc->consolesize ? proc->consolesize->width : 0, &p, &stdio, err);
+        r = hull_agent_process_new(c->env->loop, exec_id, proc->terminal, &p, &stdio, err);
         if (r < 0)
                 return r;
-        if (pipe2(report, O_CLOEXEC) < 0) {
-                r = hull_error_errno(err, errno, "pipe");
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, report) < 0) {
+                r = hull_error_errno(err, errno, "socketpair");
                 goto fail;
         }
         snprintf(pidns, sizeof(pidns), "/proc/%d/ns/pid", (int)init_pid);

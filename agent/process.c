@@ -29,7 +29,9 @@ struct hull_agent_process {
         pid_t pid;
         bool tty;
         int stdin_fd; /* parent's write end (the pty master's dup with a tty) */
-        int master; /* pty master, -1 without a tty */
+        int master; /* pty master, -1 without a tty or until the child passed it */
+        bool stdin_closed; /* CloseStdin before the terminal came */
+        unsigned rows, cols; /* a resize before the terminal came */
         struct stream out[2];
         bool exited, waited;
         int exit_code;
@@ -66,8 +68,8 @@ static int make_pipe(int fds[2], struct hull_error **err)
         return 0;
 }
 
-int hull_agent_process_new(struct hull_loop *loop, const char *exec_id, bool tty, unsigned rows, unsigned cols,
-                           struct hull_agent_process **ret, struct hull_agent_stdio *ret_child, struct hull_error **err)
+int hull_agent_process_new(struct hull_loop *loop, const char *exec_id, bool tty, struct hull_agent_process **ret,
+                           struct hull_agent_stdio *ret_child, struct hull_error **err)
 {
         struct hull_agent_process *p = calloc(1, sizeof(*p));
         struct hull_agent_stdio child = { -1, -1, -1 };
@@ -83,29 +85,9 @@ int hull_agent_process_new(struct hull_loop *loop, const char *exec_id, bool tty
                 return hull_error_oom(err);
         }
         if (tty) {
-                int slave;
-                p->master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-                if (p->master < 0 || grantpt(p->master) < 0 || unlockpt(p->master) < 0) {
-                        r = hull_error_errno(err, errno, "terminal: open pty");
-                        goto fail;
-                }
-                slave = ioctl(p->master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
-                if (slave < 0) {
-                        r = hull_error_errno(err, errno, "terminal: open pty slave");
-                        goto fail;
-                }
-                child.in = child.out = child.err = slave;
-                if (rows && cols) {
-                        struct winsize ws = { .ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols };
-                        (void)ioctl(p->master, TIOCSWINSZ, &ws);
-                }
-                p->stdin_fd = fcntl(p->master, F_DUPFD_CLOEXEC, 3);
-                p->out[HULL_AGENT_STDOUT].fd = fcntl(p->master, F_DUPFD_CLOEXEC, 3);
-                if (p->stdin_fd < 0 || p->out[HULL_AGENT_STDOUT].fd < 0) {
-                        r = hull_error_errno(err, errno, "terminal: dup");
-                        goto fail;
-                }
-                /* A tty merges stderr into stdout: stderr is at EOF from the start. */
+                /* The child opens the pty from the container's devpts and passes the master back
+                 * (hull_agent_process_set_terminal()). A tty merges stderr into stdout: stderr is at EOF from the
+                 * start. */
                 p->out[HULL_AGENT_STDERR].eof = true;
                 p->out[HULL_AGENT_STDERR].eof_delivered = true;
         } else {
@@ -126,7 +108,7 @@ int hull_agent_process_new(struct hull_loop *loop, const char *exec_id, bool tty
         for (int i = 0; i < 2; i++)
                 if (p->out[i].fd >= 0 && (r = hull_fd_set_nonblock(p->out[i].fd, 1, err)) < 0)
                         goto fail;
-        if ((r = hull_fd_set_nonblock(p->stdin_fd, 1, err)) < 0)
+        if (p->stdin_fd >= 0 && (r = hull_fd_set_nonblock(p->stdin_fd, 1, err)) < 0)
                 goto fail;
         *ret = p;
         *ret_child = child;
@@ -251,19 +233,72 @@ static int on_output(struct hull_loop_source *src, int fd, uint32_t events, void
         return 0;
 }
 
+static void stream_watch(struct hull_agent_process *p, struct stream *s)
+{
+        _cleanup_error_ struct hull_error *e = NULL;
+
+        if (s->fd < 0 || s->src)
+                return;
+        if (hull_loop_add_fd(p->loop, s->fd, EPOLLIN, on_output, p, &s->src, &e) < 0) {
+                log_warn("process %s: cannot watch its output: %s", p->exec_id, hull_error_message(e));
+                s->eof = true;
+                stream_close(s);
+        }
+}
+
 void hull_agent_process_started(struct hull_agent_process *p, pid_t pid)
 {
         p->pid = pid;
-        for (int i = 0; i < 2; i++) {
-                _cleanup_error_ struct hull_error *e = NULL;
-                if (p->out[i].fd < 0)
-                        continue;
-                if (hull_loop_add_fd(p->loop, p->out[i].fd, EPOLLIN, on_output, p, &p->out[i].src, &e) < 0) {
-                        log_warn("process %s: cannot watch its output: %s", p->exec_id, hull_error_message(e));
-                        p->out[i].eof = true;
-                        stream_close(&p->out[i]);
-                }
+        for (int i = 0; i < 2; i++)
+                stream_watch(p, &p->out[i]);
+}
+
+static int send_eof_char(struct hull_agent_process *p)
+{
+        /* A terminal has no half-close: send the EOF character, as a user typing ^D would. */
+        struct termios t;
+        char eof = 4;
+
+        if (tcgetattr(p->master, &t) == 0)
+                eof = (char)t.c_cc[VEOF];
+        return write(p->stdin_fd, &eof, 1) == 1 ? 0 : -errno;
+}
+
+int hull_agent_process_set_terminal(struct hull_agent_process *p, int master, struct hull_error **err)
+{
+        _cleanup_close_ int fd = master;
+        int in = -1, out = -1, r;
+
+        if (!p->tty || p->master >= 0)
+                return hull_error_set(err, EPROTO, "process %s: unexpected terminal", p->exec_id);
+        in = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        out = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (in < 0 || out < 0) {
+                r = hull_error_errno(err, errno, "process %s: terminal: dup", p->exec_id);
+                hull_closep(&in);
+                hull_closep(&out);
+                return r;
         }
+        if ((r = hull_fd_set_nonblock(in, 1, err)) < 0 || (r = hull_fd_set_nonblock(out, 1, err)) < 0) {
+                close(in);
+                close(out);
+                return r;
+        }
+        p->master = TAKE_FD(fd);
+        p->stdin_fd = in;
+        p->out[HULL_AGENT_STDOUT].fd = out;
+        if (p->rows && p->cols) {
+                struct winsize ws = { .ws_row = (unsigned short)p->rows, .ws_col = (unsigned short)p->cols };
+                (void)ioctl(p->master, TIOCSWINSZ, &ws);
+        }
+        if (p->stdin_closed) {
+                (void)send_eof_char(p);
+                hull_closep(&p->stdin_fd);
+                p->stdin_fd = -1;
+        }
+        if (p->pid > 0)
+                stream_watch(p, &p->out[HULL_AGENT_STDOUT]);
+        return 0;
 }
 
 void hull_agent_process_exited(struct hull_agent_process *p, int status)
@@ -310,14 +345,9 @@ int hull_agent_process_write(struct hull_agent_process *p, const void *data, siz
 
 int hull_agent_process_close_stdin(struct hull_agent_process *p, struct hull_error **err)
 {
-        if (p->tty && p->stdin_fd >= 0) {
-                /* A terminal has no half-close: send the EOF character, as a user typing ^D would. */
-                struct termios t;
-                char eof = 4;
-                if (tcgetattr(p->master, &t) == 0)
-                        eof = (char)t.c_cc[VEOF];
-                (void)write(p->stdin_fd, &eof, 1);
-        }
+        if (p->tty && p->stdin_fd >= 0)
+                (void)send_eof_char(p);
+        p->stdin_closed = true;
         hull_closep(&p->stdin_fd);
         p->stdin_fd = -1;
         return 0;
@@ -331,6 +361,12 @@ int hull_agent_process_resize(struct hull_agent_process *p, unsigned rows, unsig
                 return hull_error_set(err, EINVAL, "process %s has no terminal", p->exec_id);
         if (rows > 0xffff || cols > 0xffff)
                 return hull_error_set(err, EINVAL, "terminal size %ux%u out of range", rows, cols);
+        if (p->master < 0) {
+                /* The child has not passed its terminal yet: applied when it does. */
+                p->rows = rows;
+                p->cols = cols;
+                return 0;
+        }
         if (ioctl(p->master, TIOCSWINSZ, &ws) < 0)
                 return hull_error_errno(err, errno, "process %s: TIOCSWINSZ", p->exec_id);
         return 0;

@@ -21,7 +21,7 @@ enum hull_agent_stream {
         HULL_AGENT_STDERR = 1,
 };
 
-/* The child's ends: dup2 them onto 0, 1, 2. With a tty all three are the pty's slave. */
+/* The child's ends: dup2 them onto 0, 1, 2. With a tty all three are -1: the child opens the pty itself. */
 struct hull_agent_stdio {
         int in, out, err;
 };
@@ -49,9 +49,13 @@ struct hull_agent_wait {
         struct hull_agent_process *owner;
 };
 
-int hull_agent_process_new(struct hull_loop *loop, const char *exec_id, bool tty, unsigned rows, unsigned cols,
-                           struct hull_agent_process **ret, struct hull_agent_stdio *ret_child,
-                           struct hull_error **err);
+/* With tty, the process has no stdio until hull_agent_process_set_terminal(): the child opens the pty from the
+ * container's devpts (so that it is a terminal the container can name) and passes the master back. */
+int hull_agent_process_new(struct hull_loop *loop, const char *exec_id, bool tty, struct hull_agent_process **ret,
+                           struct hull_agent_stdio *ret_child, struct hull_error **err);
+/* The pty master the child passed (taken, also on failure): its stdin and output from now on; a resize or a
+ * CloseStdin that came before it is applied. */
+int hull_agent_process_set_terminal(struct hull_agent_process *p, int master, struct hull_error **err);
 /* Ends queued reads (EOF) and waits (128+SIGKILL unless it exited), closes every fd. NULL is fine. */
 struct hull_agent_process *hull_agent_process_free(struct hull_agent_process *p);
 

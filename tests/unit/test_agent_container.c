@@ -48,6 +48,7 @@ struct test_spec {
         char *args[8];
         char *env[2];
         Grpc__LinuxCapabilities caps;
+        Grpc__Box consolesize;
         Grpc__POSIXRlimit rlimit, *rlimitp[1];
         Grpc__LinuxSeccomp seccomp;
         Grpc__LinuxSyscall syscall, *syscallp[1];
@@ -214,7 +215,8 @@ static int setup(void **state)
         assert_non_null(mkdtemp(rootfs));
         snprintf(cmd, sizeof(cmd),
                  "set -e; cd %s; chmod 755 .; mkdir -p bin proc dev tmp etc; cp %s bin/busybox; "
-                 "for a in sh echo cat sleep true mkdir touch id ls grep hostname test; do ln -s busybox bin/$a; done",
+                 "for a in sh echo cat sleep true mkdir touch id ls grep hostname test tty stty; do ln -s busybox "
+                 "bin/$a; done",
                  rootfs, BUSYBOX);
         assert_int_equal(system(cmd), 0);
         assert_int_equal(hull_loop_new(&loop, NULL), 0);
@@ -332,21 +334,62 @@ static void test_container_sigterm_sleep_reports_143(void **state)
         hull_agent_container_destroy(c);
 }
 
+/* The pty comes from the container's own devpts: `tty` names it (/dev/pts/N inside the container), for the init and
+ * for an exec, with the size the spec asked for from the start. */
 static void test_container_tty_process(void **state)
 {
         REQUIRE_USABLE();
-        const char *argv[] = { "sh", "-c", "test -t 0 && test -t 1 && echo tty-ok", NULL };
+        const char *argv[] = { "sh", "-c", "test -t 0 && test -t 1 && echo tty-ok; tty; stty size", NULL };
         struct test_spec t;
         struct outcome o;
-        struct hull_agent_container *c = start_sleeper(&t, "c-tty");
-        struct hull_agent_process *p = exec_in(c, "t1", argv, true);
+        struct hull_agent_container *c;
+        struct hull_agent_process *p;
 
+        spec_init(&t, argv);
+        t.process.terminal = true;
+        grpc__box__init(&t.consolesize);
+        t.consolesize.height = 30;
+        t.consolesize.width = 100;
+        t.process.consolesize = &t.consolesize;
+        c = run(&t, "c-tty-init", &o);
+        assert_true(hull_agent_process_tty(hull_agent_container_process(c, "")));
+        /* The pty turns \n into \r\n; the container's devpts is a new instance: its first pty is 0. */
+        assert_string_equal(o.out.data, "tty-ok\r\n/dev/pts/0\r\n30 100\r\n");
+        assert_int_equal(o.err.len, 0);
+        assert_int_equal(o.code, 0);
+        outcome_clear(&o);
+        hull_agent_container_destroy(c);
+
+        c = start_sleeper(&t, "c-tty");
+        argv[2] = "test -t 0 && test -t 1 && echo tty-ok; tty";
+        p = exec_in(c, "t1", argv, true);
         assert_true(hull_agent_process_tty(p));
         collect(&o, p);
         run_until_done(&o);
-        assert_non_null(strstr(o.out.data, "tty-ok"));
+        assert_string_equal(o.out.data, "tty-ok\r\n/dev/pts/0\r\n");
         assert_int_equal(o.err.len, 0);
         assert_int_equal(o.code, 0);
+        outcome_clear(&o);
+        hull_agent_container_destroy(c);
+}
+
+/* A container without a devpts of its own still gets a terminal: the guest's (tty cannot name it there). */
+static void test_container_tty_without_devpts_falls_back(void **state)
+{
+        REQUIRE_USABLE();
+        const char *argv[] = { "sh", "-c", "test -t 0 && test -t 1 && echo tty-ok; tty", NULL };
+        struct test_spec t;
+        struct outcome o;
+        struct hull_agent_container *c;
+
+        spec_init(&t, argv);
+        t.process.terminal = true;
+        /* proc, dev, tmp: no /dev/pts mount, so /dev/ptmx (-> pts/ptmx) leads nowhere. */
+        t.mountp[2] = &t.mounts[3];
+        t.spec.n_mounts = 3;
+        c = run(&t, "c-tty-fallback", &o);
+        assert_string_equal(o.out.data, "tty-ok\r\nnot a tty\r\n");
+        assert_int_equal(o.code, 1);
         outcome_clear(&o);
         hull_agent_container_destroy(c);
 }
@@ -670,6 +713,7 @@ int main(void)
                 cmocka_unit_test(test_container_exec_joins_the_container),
                 cmocka_unit_test(test_container_sigterm_sleep_reports_143),
                 cmocka_unit_test(test_container_tty_process),
+                cmocka_unit_test(test_container_tty_without_devpts_falls_back),
                 cmocka_unit_test(test_container_seccomp_denies_mkdir),
                 cmocka_unit_test(test_container_readonly_rootfs_rejects_writes),
                 cmocka_unit_test(test_container_user_caps_rlimits_and_masks),
