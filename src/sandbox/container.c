@@ -28,6 +28,7 @@ struct hull_process {
         Grpc__Process *exec_spec;
         struct hull_stdio_relay *relay;
         bool waited, exited, starting;
+        bool wait_sent; /* WaitProcess is out (sent once: at start, or by a signal before it) */
         int agent_status;
         uint32_t exit_status;
         uint64_t exited_at;
@@ -350,7 +351,8 @@ int hull_container_add_exec(struct hull_container *c, const char *exec_id, const
 
 static void check_exit(struct hull_process *p)
 {
-        if (p->exited || !p->waited || !hull_stdio_relay_eof(p->relay))
+        /* While it starts, its output relay is not there yet: started() looks again. */
+        if (p->exited || !p->waited || p->starting || !hull_stdio_relay_eof(p->relay))
                 return;
         p->exited = true;
         p->status = HULL_PROCESS_STOPPED;
@@ -386,16 +388,35 @@ static void wait_done(int r, const ProtobufCMessage *resp, const struct hull_err
         op_end(o, 0, NULL);
 }
 
+/* WaitProcess for p, once: from its start, or from a signal sent to it before (see kill_done()). */
+static void process_wait(struct hull_container *c, struct hull_process *p)
+{
+        Grpc__WaitProcessRequest wreq = GRPC__WAIT_PROCESS_REQUEST__INIT;
+        _cleanup_error_ struct hull_error *e = NULL;
+
+        if (p->wait_sent)
+                return;
+        wreq.container_id = c->id;
+        wreq.exec_id = p->exec_id;
+        p->wait_sent = true;
+        if (op_call(op_new(c, p, NULL, NULL, "WaitProcess"), "WaitProcess", &wreq.base,
+                    &grpc__wait_process_response__descriptor, 0, wait_done, &e) < 0) {
+                p->wait_sent = false;
+                log_warn("container %s: WaitProcess: %s", c->id, hull_error_message(e));
+        }
+}
+
 static void started(int r, const ProtobufCMessage *resp, const struct hull_error *err, void *userdata)
 {
         struct op *o = userdata;
         struct hull_process *p = o->p;
-        Grpc__WaitProcessRequest wreq = GRPC__WAIT_PROCESS_REQUEST__INIT;
         struct hull_stdio_relay_opts ro = { 0 };
         _cleanup_error_ struct hull_error *e = NULL;
 
         p->starting = false;
         if (r < 0 || o->c->gone) {
+                /* A start refused because the init already ended (killed before it): its WaitProcess tells. */
+                check_exit(p);
                 op_end(o, r < 0 ? r : -ESRCH, err);
                 return;
         }
@@ -413,15 +434,9 @@ static void started(int r, const ProtobufCMessage *resp, const struct hull_error
         if (hull_stdio_relay_start(&ro, &p->relay, &e) < 0)
                 log_warn("container %s: stdio: %s", o->c->id, hull_error_message(e));
         hull_process_tty_changed(p);
-        wreq.container_id = o->c->id;
-        wreq.exec_id = p->exec_id;
-        {
-                struct op *w = op_new(o->c, p, NULL, NULL, "WaitProcess");
-                _cleanup_error_ struct hull_error *we = NULL;
-                if (op_call(w, "WaitProcess", &wreq.base, &grpc__wait_process_response__descriptor, 0, wait_done, &we) <
-                    0)
-                        log_warn("container %s: WaitProcess: %s", o->c->id, hull_error_message(we));
-        }
+        process_wait(o->c, p);
+        /* It may have ended already (its WaitProcess came back while the start was under way). */
+        check_exit(p);
         op_end(o, 0, NULL);
 }
 
@@ -429,6 +444,9 @@ int hull_process_start(struct hull_process *p, hull_op_cb cb, void *userdata, st
 {
         struct hull_container *c = p->c;
 
+        if (p->status == HULL_PROCESS_STOPPED)
+                return hull_error_set(err, EINVAL, "%s%s%s: cannot start a stopped process", c->id,
+                                      *p->exec_id ? "/" : "", p->exec_id);
         if (p->status != HULL_PROCESS_CREATED || p->starting)
                 return hull_error_set(err, EINVAL, "%s%s%s: already started", c->id, *p->exec_id ? "/" : "",
                                       p->exec_id);
@@ -450,6 +468,20 @@ int hull_process_start(struct hull_process *p, hull_op_cb cb, void *userdata, st
         }
 }
 
+static void kill_done(int r, const ProtobufCMessage *resp, const struct hull_error *err, void *userdata)
+{
+        struct op *o = userdata;
+        struct hull_process *init = hull_container_init(o->c);
+
+        /* A created container's init, signalled before its start, may end there (the agent's init waits for start
+         * with default signal dispositions); runc then reports the container stopped. Learn its end as a started
+         * process's: WaitProcess. */
+        if (r >= 0 && !o->c->gone && o->c->in_guest && o->p == init && init->status == HULL_PROCESS_CREATED &&
+            !init->starting)
+                process_wait(o->c, init);
+        op_end(o, r, err);
+}
+
 int hull_process_kill(struct hull_process *p, uint32_t signo, bool all, hull_op_cb cb, void *userdata,
                       struct hull_error **err)
 {
@@ -461,7 +493,7 @@ int hull_process_kill(struct hull_process *p, uint32_t signo, bool all, hull_op_
         req.exec_id = all ? (char *)"" : p->exec_id;
         req.signal = signo;
         return op_call(op_new(p->c, p, cb, userdata, "SignalProcess"), "SignalProcess", &req.base,
-                       &google__protobuf__empty__descriptor, CALL_TIMEOUT_USEC, simple_done, err);
+                       &google__protobuf__empty__descriptor, CALL_TIMEOUT_USEC, kill_done, err);
 }
 
 int hull_process_resize(struct hull_process *p, uint32_t width, uint32_t height, hull_op_cb cb, void *userdata,

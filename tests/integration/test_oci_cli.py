@@ -289,6 +289,27 @@ def test_create_start_state_kill_delete(hull):
     assert hullcli.wait_empty(hull.root) == hullcli.EMPTY_INVENTORY
 
 
+def test_kill_before_start_stops_the_container(hull):
+    """runc's behaviour: a created container whose init is killed before start is stopped (its init is gone), can
+    no longer be started, and delete removes it."""
+    b = bundle(hull, "b", ["sleep", "1000"])
+    hull.ok("create", "--bundle", b, "k1")
+    try:
+        assert hull.state("k1")["status"] == "created"
+        hull.ok("kill", "k1", "KILL")
+        st = hull.wait_status("k1", "stopped")
+        assert st["pid"] == 0
+        # (The message depends on whether the monitor is still on its way out: not checked here.)
+        again = hull.run("start", "k1")
+        assert again.returncode == 1, again.stderr
+        hull.ok("delete", "k1")
+        gone = hull.run("state", "k1")
+        assert gone.returncode == 1 and 'container "k1" does not exist' in gone.stderr
+    finally:
+        hull.run("delete", "--force", "k1")
+    assert hullcli.wait_empty(hull.root) == hullcli.EMPTY_INVENTORY
+
+
 def test_exec_ps_pause_resume_in_a_running_container(hull):
     b = bundle(hull, "b", ["sleep", "1000"])
     hull.ok("run", "-d", "-b", b, "e1")
