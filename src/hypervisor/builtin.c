@@ -16,13 +16,16 @@
 #include "host/kvm-probe.h"
 #include "log.h"
 #include "loop.h"
+#include "virtiofsd.h"
 #include "vmm/vmm.h"
 
 /* The guest's CID on its virtio-vsock device. Hybrid vsock never shows it to the host: every VM can have the same. */
 #define BUILTIN_GUEST_CID 3
+#define DAEMON_STOP_TIMEOUT_MS 1000
 
 struct builtin {
-        char *vsock_path, *console_log;
+        char *vsock_path, *console_log, *vfs_path, *vfs_log;
+        struct hull_virtiofsd *vfs;
         int console_fd;
         struct hull_vmm *vmm;
         struct hull_loop_source *watch;
@@ -61,8 +64,15 @@ static int builtin_create(struct hull_hypervisor *hv, struct hull_error **err)
         }
         if (d->channel == HULL_HV_CHANNEL_SERIAL)
                 return hull_error_set(err, EOPNOTSUPP, "builtin: the agent channel is hybrid vsock, not virtio-serial");
-        if (d->shared_dir)
-                return hull_error_set(err, EOPNOTSUPP, "builtin: no virtio-fs yet (shared_dir %s)", d->shared_dir);
+        if (d->shared_dir) {
+                const char *daemon = d->fs_daemon ? d->fs_daemon : HULL_HV_VIRTIOFSD;
+                if (daemon[0] != '/' || access(daemon, X_OK) < 0)
+                        return hull_error_errno(err, daemon[0] != '/' ? EINVAL : errno, "builtin: virtio-fs daemon %s",
+                                                daemon);
+                if (asprintf(&b->vfs_path, "%s/virtiofsd.sock", d->state_dir) < 0 ||
+                    asprintf(&b->vfs_log, "%s/virtiofsd.log", d->state_dir) < 0)
+                        return hull_error_oom(err);
+        }
         if (d->vcpus > 254)
                 return hull_error_set(err, EINVAL, "builtin: %u vCPUs, at most 254", d->vcpus);
         if (d->n_devices) {
@@ -126,6 +136,17 @@ static int on_vmm_exit(struct hull_loop_source *src, int fd, uint32_t events, vo
         return 0;
 }
 
+static void on_vfs_exit(struct hull_virtiofsd *v, pid_t pid, int status, const char *message, void *userdata)
+{
+        struct hull_hypervisor *hv = userdata;
+        struct hull_hv_event ev = {
+                .kind = HULL_HV_EVENT_DAEMON_EXITED, .pid = pid, .status = status, .message = message
+        };
+
+        (void)v;
+        hull_hypervisor_emit(hv, &ev);
+}
+
 static int builtin_start(struct hull_hypervisor *hv, struct hull_error **err)
 {
         const struct hull_hv_desc *d = &hv->desc;
@@ -160,6 +181,22 @@ static int builtin_start(struct hull_hypervisor *hv, struct hull_error **err)
         if (b->console_fd < 0)
                 return hull_error_errno(err, errno, "builtin: console log %s", b->console_log);
         cfg.console_fd = b->console_fd;
+        if (d->shared_dir) {
+                struct hull_virtiofsd_config vc = {
+                        .binary = d->fs_daemon ? d->fs_daemon : HULL_HV_VIRTIOFSD,
+                        .source = d->shared_dir,
+                        .socket_path = b->vfs_path,
+                        .log_path = b->vfs_log,
+                        .cache = d->fs_cache,
+                        .extra_args = d->fs_extra_args,
+                        .debug = d->debug,
+                };
+                if ((r = hull_virtiofsd_start(&vc, &b->vfs, err)) < 0 ||
+                    (r = hull_virtiofsd_watch(b->vfs, hv->loop, on_vfs_exit, hv, err)) < 0)
+                        return r;
+                cfg.fs_socket = b->vfs_path;
+                cfg.fs_tag = d->shared_tag ? d->shared_tag : HULL_HV_SHARED_TAG;
+        }
         r = hull_vmm_new(&cfg, &b->vmm, err);
         if (r < 0)
                 return r;
@@ -180,6 +217,11 @@ static void release_runtime(struct builtin *b)
         hull_loop_source_remove(b->watch);
         b->watch = NULL;
         b->vmm = hull_vmm_free(b->vmm); /* stops the threads, closes and unlinks the vsock socket */
+        if (b->vfs) {
+                /* The VMM's vhost-user connection is gone: the daemon leaves by itself. */
+                hull_virtiofsd_stop(b->vfs, DAEMON_STOP_TIMEOUT_MS, NULL);
+                b->vfs = hull_virtiofsd_free(b->vfs);
+        }
         if (b->console_fd >= 0)
                 close(b->console_fd);
         b->console_fd = -1;
@@ -240,19 +282,28 @@ static int builtin_agent_channel(struct hull_hypervisor *hv, struct hull_hv_chan
 static uint32_t builtin_capabilities(struct hull_hypervisor *hv)
 {
         (void)hv;
-        return HULL_HV_CAP_BLOCK_DEVICES | HULL_HV_CAP_PAUSE | HULL_HV_CAP_HYBRID_VSOCK;
+        return HULL_HV_CAP_SHARED_FS | HULL_HV_CAP_BLOCK_DEVICES | HULL_HV_CAP_PAUSE | HULL_HV_CAP_HYBRID_VSOCK;
 }
 
 static size_t builtin_pids(struct hull_hypervisor *hv, pid_t *ret, size_t max)
 {
         struct builtin *b = hv->priv;
 
-        /* The VMM is this process. */
+        size_t n = 0;
+        pid_t p;
+
+        /* The VMM is this process; then virtiofsd. */
         if (!b->vmm)
                 return 0;
-        if (max)
-                ret[0] = getpid();
-        return 1;
+        if (n < max)
+                ret[n] = getpid();
+        n++;
+        if (b->vfs && (p = hull_virtiofsd_pid(b->vfs)) > 0) {
+                if (n < max)
+                        ret[n] = p;
+                n++;
+        }
+        return n;
 }
 
 static void builtin_destroy(struct hull_hypervisor *hv)
@@ -264,6 +315,8 @@ static void builtin_destroy(struct hull_hypervisor *hv)
         release_runtime(b);
         free(b->vsock_path);
         free(b->console_log);
+        free(b->vfs_path);
+        free(b->vfs_log);
         free(b->disks);
         free(b);
         hv->priv = NULL;

@@ -17,6 +17,7 @@
 #include "loop.h"
 #include "vmm/devices/i8042.h"
 #include "vmm/devices/serial.h"
+#include "vmm/devices/vhost-user-fs.h"
 #include "vmm/devices/virtio-blk.h"
 #include "vmm/devices/virtio-mmio.h"
 #include "vmm/devices/virtio-rng.h"
@@ -45,6 +46,7 @@ struct hull_vmm {
         bool loop_started;
         struct hull_virtio_vsock *vsock;
         struct hull_virtio_rng *rng;
+        struct hull_vhost_user_fs *fs;
         struct hull_virtio_blk **disks;
         unsigned n_disks;
         unsigned n_virtio; /* virtio-mmio slots handed out */
@@ -109,6 +111,13 @@ static int setup_virtio(struct hull_vmm *vmm, struct hull_error **err)
                     (r = append_device(&vmm->cmdline, hull_virtio_rng_transport(vmm->rng), err)) < 0)
                         return r;
         }
+        if (cfg->fs_socket) {
+                if ((r = next_slot(vmm, &base, &gsi, err)) < 0 ||
+                    (r = hull_vhost_user_fs_new(vmm, base, gsi, cfg->fs_socket,
+                                                cfg->fs_tag ? cfg->fs_tag : "kataShared", &vmm->fs, err)) < 0 ||
+                    (r = append_device(&vmm->cmdline, hull_vhost_user_fs_transport(vmm->fs), err)) < 0)
+                        return r;
+        }
         if (cfg->n_disks) {
                 vmm->disks = calloc(cfg->n_disks, sizeof(*vmm->disks));
                 if (!vmm->disks)
@@ -135,7 +144,7 @@ static int vmm_setup(struct hull_vmm *vmm, struct hull_error **err)
 
         if ((r = hull_kvm_open(&vmm->kvm, cfg->kvm_device, err)) < 0)
                 return r;
-        if ((r = hull_guest_mem_init(&vmm->mem, cfg->memory_mib << 20, cfg->memfd, err)) < 0 ||
+        if ((r = hull_guest_mem_init(&vmm->mem, cfg->memory_mib << 20, cfg->memfd || cfg->fs_socket, err)) < 0 ||
             (r = hull_guest_mem_register(&vmm->mem, vmm->kvm.vm_fd, err)) < 0)
                 return r;
         if (cfg->kernel || cfg->long_mode)
@@ -226,6 +235,7 @@ int hull_vmm_new(const struct hull_vmm_config *cfg, struct hull_vmm **ret, struc
         /* The configuration's strings belong to the caller; only set-up reads them. */
         r = vmm_setup(vmm, err);
         vmm->cfg.kernel = vmm->cfg.initrd = vmm->cfg.cmdline = vmm->cfg.kvm_device = vmm->cfg.vsock_uds = NULL;
+        vmm->cfg.fs_socket = vmm->cfg.fs_tag = NULL;
         vmm->cfg.disks = NULL;
         if (r < 0)
                 return hull_error_prefix(err, "builtin VMM");
@@ -426,6 +436,7 @@ struct hull_vmm *hull_vmm_free(struct hull_vmm *vmm)
         free(vmm->vcpus);
         hull_virtio_vsock_free(vmm->vsock);
         hull_virtio_rng_free(vmm->rng);
+        hull_vhost_user_fs_free(vmm->fs);
         for (unsigned i = 0; i < vmm->n_disks; i++)
                 hull_virtio_blk_free(vmm->disks[i]);
         free(vmm->disks);

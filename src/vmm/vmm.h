@@ -38,6 +38,10 @@ struct hull_vmm_config {
         bool rng; /* virtio-rng */
         const struct hull_vmm_disk *disks;
         unsigned n_disks;
+        /* virtio-fs: a vhost-user-fs back end's socket (virtiofsd, already listening) and the tag; NULL: none.
+         * Makes the RAM a memfd. */
+        const char *fs_socket;
+        const char *fs_tag;
 };
 
 enum hull_vmm_exit_kind {

@@ -119,3 +119,22 @@ def test_builtin_driver_boots_hull_guest_to_a_healthy_agent_over_hybrid_vsock(kv
     assert result["check"]["status"] == "SERVING"
     # The VMM's own memory, guest RAM aside, stays small (Firecracker's bar is 5 MiB; hv-boot and libc count here).
     assert 0 < result["vmm_overhead_kib"] < 64 * 1024, result
+
+
+def test_builtin_driver_runs_a_container_from_a_virtio_fs_rootfs(kvm_host, build_dir, source_dir):
+    """The builtin VMM's virtio-fs (vhost-user front end to Debian's virtiofsd) carries a busybox rootfs; the agent
+    runs a container from it with its stdout, stderr and exit status coming back over hybrid vsock."""
+    guest = build_dir / "guest"
+    if not (guest / "vmlinux-hull").is_file() or not (guest / "hull-initrd-agent.img").is_file():
+        pytest.skip(f"no trimmed guest kernel / agent initramfs in {guest}")
+    if not os.path.exists("/bin/busybox"):
+        pytest.skip("no /bin/busybox (busybox-static)")
+    proc = kvm_host(str(source_dir / "tests" / "kvm-host" / "container-run"), "--build", str(build_dir),
+                    "--hypervisor", "builtin", "--script", "echo hello from $(hostname); echo oops >&2; exit 3")
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+    assert lines, f"no result: stdout={proc.stdout!r} stderr={proc.stderr[-3000:]}"
+    result = json.loads(lines[-1])
+    assert proc.returncode == 0 and result["ok"], result
+    assert result["stdout"] == "hello from hull\n"
+    assert result["stderr"] == "oops\n"
+    assert result["status"] == 3

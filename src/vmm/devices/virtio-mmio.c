@@ -387,6 +387,16 @@ void hull_virtio_mmio_interrupt(struct hull_virtio_mmio *t, uint16_t q)
         (void)n;
 }
 
+void hull_virtio_mmio_interrupt_now(struct hull_virtio_mmio *t)
+{
+        uint64_t one = 1;
+        ssize_t n;
+
+        t->interrupt_status |= INT_VRING;
+        n = write(t->irqfd, &one, sizeof(one));
+        (void)n;
+}
+
 void hull_virtio_mmio_lock(struct hull_virtio_mmio *t)
 {
         pthread_mutex_lock(&t->lock);

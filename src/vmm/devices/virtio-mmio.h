@@ -43,6 +43,8 @@ struct hull_virtio_mmio *hull_virtio_mmio_free(struct hull_virtio_mmio *t);
 struct hull_virtq *hull_virtio_mmio_queue(struct hull_virtio_mmio *t, uint16_t q);
 bool hull_virtio_mmio_active(const struct hull_virtio_mmio *t);
 void hull_virtio_mmio_interrupt(struct hull_virtio_mmio *t, uint16_t q);
+/* The used-buffer interrupt without asking the ring (a vhost-user back end has decided already). */
+void hull_virtio_mmio_interrupt_now(struct hull_virtio_mmio *t);
 void hull_virtio_mmio_fail(struct hull_virtio_mmio *t, const char *why);
 /* Device work started outside notify (socket events on the event thread) takes the transport lock itself. */
 void hull_virtio_mmio_lock(struct hull_virtio_mmio *t);
