@@ -137,9 +137,11 @@ def test_ctr_events_are_published(ctd):
 
 def test_ctr_run_with_tty(ctd):
     status, out = run_tty(ctd, ["run", "--rm", "-t", "--runtime", RT, ctd.image, "tty1", "sh", "-c",
-                                "test -t 0 && test -t 1 && echo on-a-tty; exit 4"])
+                                "test -t 0 && test -t 1 && echo on-a-tty; tty; exit 4"])
     assert status == 4, out
     assert "on-a-tty" in out
+    # The pty is the container's own (its devpts), so tty names it.
+    assert re.search(r"^/dev/pts/[0-9]+\r*$", out, re.M), out
 
 
 def test_ctr_run_stdin(ctd):
@@ -158,9 +160,10 @@ def test_ctr_task_exec_with_and_without_tty(ctd):
         assert r.stdout == "exec-out\n"
         assert "exec-err" in r.stderr
         status, out = run_tty(ctd, ["task", "exec", "-t", "--exec-id", "e2", "exec1", "sh", "-c",
-                                    "test -t 0 && echo exec-tty; exit 6"])
+                                    "test -t 0 && echo exec-tty; tty; exit 6"])
         assert status == 6, out
         assert "exec-tty" in out
+        assert re.search(r"^/dev/pts/[0-9]+\r*$", out, re.M), out
     finally:
         ctd.ctr("task", "kill", "-s", "SIGKILL", "exec1", check=False)
         ctd.ctr("task", "delete", "-f", "exec1", check=False)

@@ -3,6 +3,7 @@ statuses (128+signal too), a terminal through --console-socket, create/start/sta
 pause/resume, two sandboxes at once; and the commands that need no VM (spec, features, errors)."""
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -226,7 +227,7 @@ def test_run_forwards_signals_to_the_container(hull):
 
 
 def test_run_with_terminal_through_console_socket(hull):
-    b = bundle(hull, "b", ["sh", "-c", "test -t 0 && test -t 1 && echo stdio-are-ttys; echo on-the-tty; exit 5"],
+    b = bundle(hull, "b", ["sh", "-c", "test -t 0 && test -t 1 && echo stdio-are-ttys; tty; echo on-the-tty; exit 5"],
                terminal=True)
     path = os.path.join(hull.workdir, "console.sock")
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -252,6 +253,8 @@ def test_run_with_terminal_through_console_socket(hull):
             proc.wait()
     assert proc.returncode == 5, proc.stderr.read()
     assert "stdio-are-ttys" in out and "on-the-tty" in out, out
+    # The pty comes from the container's own devpts: tty can name it (a guest pty would be "not a tty").
+    assert "\r\n/dev/pts/0\r\n" in out, out
     assert "\r\n" in out  # a real terminal's line discipline
 
 
@@ -361,7 +364,7 @@ def test_exec_with_terminal_through_console_socket(hull):
     srv.listen(1)
     srv.settimeout(120)
     try:
-        proc = hull.popen("exec", "-t", "--console-socket", path, "t1", "sh", "-c", "test -t 0 && echo stdin-is-a-tty; exit 2",
+        proc = hull.popen("exec", "-t", "--console-socket", path, "t1", "sh", "-c", "test -t 0 && echo stdin-is-a-tty; tty; exit 2",
                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         conn, _ = srv.accept()
         with conn:
@@ -373,6 +376,7 @@ def test_exec_with_terminal_through_console_socket(hull):
         proc.wait(timeout=120)
         assert proc.returncode == 2, proc.stderr.read()
         assert "stdin-is-a-tty" in out, out
+        assert re.search(r"^/dev/pts/[0-9]+\r*$", out, re.M), out
     finally:
         srv.close()
         hull.run("delete", "--force", "t1")
