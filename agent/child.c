@@ -171,6 +171,9 @@ int hull_agent_child_terminal(const Grpc__Process *p, struct hull_agent_pty *fal
                 if (ioctl(pty.master, TIOCSWINSZ, &ws) < 0)
                         return hull_error_errno(err, errno, "terminal: set its size");
         }
+        /* The process's user owns its terminal (runc does the same), so that it can reopen and control it. */
+        if (p->user && fchown(pty.slave, p->user->uid, (gid_t)-1) < 0)
+                return hull_error_errno(err, errno, "terminal: chown to uid %u", p->user->uid);
         r = send_fd(report_fd, pty.master);
         if (r < 0)
                 return hull_error_errno(err, -r, "terminal: pass the pty to the agent");

@@ -465,7 +465,7 @@ int hull_agent_container_create_async(const struct hull_agent_container_env *env
                 goto fail;
         /* The report is a socket: a child with a terminal passes its pty master over it. */
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, report) < 0 || pipe2(start, O_CLOEXEC) < 0) {
-                r = hull_error_errno(err, errno, "pipe");
+                r = hull_error_errno(err, errno, "report socket and start pipe");
                 goto fail;
         }
 

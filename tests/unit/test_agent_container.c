@@ -339,7 +339,9 @@ static void test_container_sigterm_sleep_reports_143(void **state)
 static void test_container_tty_process(void **state)
 {
         REQUIRE_USABLE();
-        const char *argv[] = { "sh", "-c", "test -t 0 && test -t 1 && echo tty-ok; tty; stty size", NULL };
+        const char *argv[] = { "sh", "-c",
+                               "test -t 0 && test -t 1 && echo tty-ok; tty; stty size; busybox stat -c %u $(tty)",
+                               NULL };
         struct test_spec t;
         struct outcome o;
         struct hull_agent_container *c;
@@ -351,10 +353,12 @@ static void test_container_tty_process(void **state)
         t.consolesize.height = 30;
         t.consolesize.width = 100;
         t.process.consolesize = &t.consolesize;
+        /* Its user owns the terminal. */
+        t.user.uid = 1000;
         c = run(&t, "c-tty-init", &o);
         assert_true(hull_agent_process_tty(hull_agent_container_process(c, "")));
         /* The pty turns \n into \r\n; the container's devpts is a new instance: its first pty is 0. */
-        assert_string_equal(o.out.data, "tty-ok\r\n/dev/pts/0\r\n30 100\r\n");
+        assert_string_equal(o.out.data, "tty-ok\r\n/dev/pts/0\r\n30 100\r\n1000\r\n");
         assert_int_equal(o.err.len, 0);
         assert_int_equal(o.code, 0);
         outcome_clear(&o);
