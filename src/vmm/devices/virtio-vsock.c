@@ -41,6 +41,10 @@
 #define MAX_CTRL 4096
 #define LINE_MAX_LEN 32
 #define FIRST_HOST_PORT (1u << 30)
+/* A CONNECT waits this long for the guest's driver and for a listener on the port (the agent comes up after the
+ * kernel), asking again every RETRY_US when the guest resets the request; then the host connection is closed. */
+#define CONNECT_WAIT_US (60ULL * 1000 * 1000)
+#define RETRY_US (50ULL * 1000)
 
 struct pkt_hdr {
         uint64_t src_cid, dst_cid;
@@ -63,6 +67,8 @@ struct conn {
         uint8_t *pending; /* from the guest, not yet written to the socket */
         size_t pending_len;
         bool readable, peer_no_more_send, peer_no_more_recv, closing;
+        bool request_pending; /* CONNECTING, the REQUEST not (yet again) sent: no driver yet, or the guest reset it */
+        uint64_t connect_deadline;
         struct conn *next;
 };
 
@@ -72,7 +78,7 @@ struct hull_virtio_vsock {
         uint64_t guest_cid;
         char *uds_path;
         int listen_fd, kick_fd;
-        struct hull_loop_source *listen_src, *kick_src;
+        struct hull_loop_source *listen_src, *kick_src, *retry_src;
         struct conn *conns;
         unsigned n_conns;
         uint32_t next_port;
@@ -277,6 +283,12 @@ static void tx_packet(struct hull_virtio_vsock *v, const struct pkt_hdr *h, cons
                 conn_drain_pending(v, c);
                 break;
         case OP_RST:
+                if (c->state == CONN_CONNECTING && hull_now_usec() < c->connect_deadline) {
+                        /* Nobody listens on that port yet: ask again shortly. */
+                        c->request_pending = true;
+                        hull_loop_timer_arm(v->retry_src, RETRY_US, NULL);
+                        break;
+                }
                 conn_free(v, c, false);
                 break;
         default:
@@ -430,17 +442,18 @@ static void handshake(struct hull_virtio_vsock *v, struct conn *c)
                 conn_free(v, c, false);
                 return;
         }
-        if (!hull_virtio_mmio_active(v->t)) {
-                conn_free(v, c, false); /* no guest driver yet: refused, the client retries */
-                return;
-        }
         do
                 v->next_port = v->next_port < FIRST_HOST_PORT ? FIRST_HOST_PORT : v->next_port + 1;
         while (port_in_use(v, v->next_port));
         c->local_port = v->next_port;
         c->peer_port = (uint32_t)port;
         c->state = CONN_CONNECTING;
-        queue_ctrl(v, c, OP_REQUEST, 0);
+        c->connect_deadline = hull_now_usec() + CONNECT_WAIT_US;
+        if (hull_virtio_mmio_active(v->t))
+                queue_ctrl(v, c, OP_REQUEST, 0);
+        else
+                c->request_pending = true; /* sent once the guest's driver is up (vsock_activate) */
+        hull_loop_timer_arm(v->retry_src, RETRY_US, NULL);
         conn_update_events(c);
         rx_flush(v);
 }
@@ -512,11 +525,58 @@ static int on_kick(struct hull_loop_source *src, int fd, uint32_t events, void *
         (void)events;
         hull_virtio_mmio_lock(v->t);
         if (v->reset_pending) {
+                struct conn *c, *next;
+
+                /* The guest forgot every connection. Those it had accepted are gone; those still being set up are
+                 * asked for again once the driver is back (the driver resets the device when it probes it). */
                 v->reset_pending = false;
-                while (v->conns)
-                        conn_free(v, v->conns, false);
                 v->ctrl_len = 0;
+                for (c = v->conns; c; c = next) {
+                        next = c->next;
+                        if (c->state == CONN_ESTABLISHED)
+                                conn_free(v, c, false);
+                        else if (c->state == CONN_CONNECTING)
+                                c->request_pending = true;
+                }
+                hull_loop_timer_arm(v->retry_src, RETRY_US, NULL);
         }
+        hull_virtio_mmio_unlock(v->t);
+        return 0;
+}
+
+/* Send the REQUESTs that wait, drop the connections that waited too long; re-arm while any waits. */
+static void retry_requests(struct hull_virtio_vsock *v)
+{
+        uint64_t now = hull_now_usec();
+        bool waiting = false;
+        struct conn *c, *next;
+
+        for (c = v->conns; c; c = next) {
+                next = c->next;
+                if (c->state != CONN_CONNECTING)
+                        continue;
+                if (now >= c->connect_deadline) {
+                        conn_free(v, c, c->request_pending ? false : true);
+                        continue;
+                }
+                if (c->request_pending && hull_virtio_mmio_active(v->t)) {
+                        c->request_pending = false;
+                        queue_ctrl(v, c, OP_REQUEST, 0);
+                }
+                waiting = true;
+        }
+        if (waiting)
+                hull_loop_timer_arm(v->retry_src, RETRY_US, NULL);
+}
+
+static int on_retry(struct hull_loop_source *src, void *userdata)
+{
+        struct hull_virtio_vsock *v = userdata;
+
+        (void)src;
+        hull_virtio_mmio_lock(v->t);
+        retry_requests(v);
+        rx_flush(v);
         hull_virtio_mmio_unlock(v->t);
         return 0;
 }
@@ -595,7 +655,8 @@ int hull_virtio_vsock_new(struct hull_vmm *vmm, uint64_t base, uint32_t gsi, uin
         r = hull_virtio_mmio_new(vmm, base, gsi, &vsock_ops, v, &v->t, err);
         if (r < 0)
                 return r;
-        if ((r = hull_loop_add_fd(hull_vmm_loop(vmm), v->listen_fd, EPOLLIN, on_accept, v, &v->listen_src, err)) < 0 ||
+        if ((r = hull_loop_add_timer(hull_vmm_loop(vmm), RETRY_US, on_retry, v, &v->retry_src, err)) < 0 ||
+            (r = hull_loop_add_fd(hull_vmm_loop(vmm), v->listen_fd, EPOLLIN, on_accept, v, &v->listen_src, err)) < 0 ||
             (r = hull_loop_add_fd(hull_vmm_loop(vmm), v->kick_fd, EPOLLIN, on_kick, v, &v->kick_src, err)) < 0)
                 return r;
         *ret = TAKE_PTR(v);
@@ -610,6 +671,7 @@ struct hull_virtio_vsock *hull_virtio_vsock_free(struct hull_virtio_vsock *v)
                 conn_free(v, v->conns, false);
         hull_loop_source_remove(v->listen_src);
         hull_loop_source_remove(v->kick_src);
+        hull_loop_source_remove(v->retry_src);
         hull_virtio_mmio_free(v->t);
         if (v->listen_fd >= 0) {
                 close(v->listen_fd);
