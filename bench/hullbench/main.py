@@ -63,7 +63,7 @@ def render_text(rows):
 
 def render_markdown(rows):
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for b in table_rows(rows):
+    for b in table_rows(rows, width=100):
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in b) + " |")
     return "\n".join(lines)
 
