@@ -63,8 +63,10 @@ def test_bench_smoke_has_every_figure(build_dir, tmp_path):
         for key in ("start.stack_vs_floor", "rpc.health", "mem.guest_used", "mem.vmm_pss", "io.virtiofs_read"):
             assert got[key]["hull"] and got[key]["hull"] > 0, (key, got[key])
         assert got["start.stack_vs_floor"]["reference"] > 0
-        phases = sum(got["phase." + k]["hull"] for k, _ in figures.PHASES)
-        assert 0 < phases <= got["start.stack_vs_floor"]["hull"] * 1.5
+        # The phases split one of the start rows' runs (the shim's, hull run's or the driver + agent one's).
+        phases = sum(got["phase." + k]["hull"] or 0 for k, _ in figures.PHASES)
+        longest = max(r["hull"] or 0 for k, r in got.items() if k.startswith("start."))
+        assert 0 < phases <= longest * 1.2, (phases, longest)
     # Nothing left: no VM, containerd or shim started by the run (they all name its work directory), no directory.
     assert doc["workdir"].startswith("/tmp/hull-bench-")
     left = leftover_pids(doc["workdir"].encode() + b"/")
