@@ -28,7 +28,7 @@ demo: deps build kernel
 check: deps
 	@scripts/check.sh $(BUILD) $(ASAN_BUILD)
 
-bench: deps build
+bench: deps build kernel
 	@scripts/bench.sh $(BUILD)
 
 # Installs under PREFIX; the installed configuration files point at the installed guest assets.
