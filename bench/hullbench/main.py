@@ -139,8 +139,12 @@ def main(argv):
     # Work files (VM state, containerd root) live under /tmp: short socket paths, nothing left in the build.
     workdir = os.path.join("/tmp", "hull-bench-%d" % os.getpid())
     os.makedirs(workdir)
-    ctx = Ctx(build, runs, args.smoke, budget, workdir)
-    ctx.write_run_config()
+    try:
+        ctx = Ctx(build, runs, args.smoke, budget, workdir)
+        ctx.write_run_config()
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
     rows = figures.make_rows()
     only = set(x for x in args.only.split(",") if x)
 
