@@ -53,6 +53,8 @@ struct hull_task_service {
         bool done;
         void (*done_cb)(struct hull_task_service *ts, void *userdata);
         void *done_userdata;
+        void (*shutdown_cb)(struct hull_task_service *ts, void *userdata);
+        void *shutdown_userdata;
         struct hull_loop_source *stop_timer;
         struct hull_loop_source *winch;
 };
@@ -984,6 +986,8 @@ static void h_shutdown(struct hull_ttrpc_request *req, void *userdata)
         reply_empty(req);
         if (now || ts->n_ctrs == 0)
                 hull_task_service_abort(ts);
+        if (ts->shutdown_cb)
+                ts->shutdown_cb(ts, ts->shutdown_userdata);
 }
 
 /* ---- the service ---- */
@@ -1077,6 +1081,13 @@ void hull_task_service_on_done(struct hull_task_service *ts, void (*cb)(struct h
 {
         ts->done_cb = cb;
         ts->done_userdata = userdata;
+}
+
+void hull_task_service_on_shutdown(struct hull_task_service *ts,
+                                   void (*cb)(struct hull_task_service *ts, void *userdata), void *userdata)
+{
+        ts->shutdown_cb = cb;
+        ts->shutdown_userdata = userdata;
 }
 
 void hull_task_service_abort(struct hull_task_service *ts)

@@ -60,6 +60,11 @@ int hull_task_service_register(struct hull_task_service *ts, struct hull_ttrpc_s
 bool hull_task_service_done(const struct hull_task_service *ts);
 void hull_task_service_on_done(struct hull_task_service *ts, void (*cb)(struct hull_task_service *ts, void *userdata),
                                void *userdata);
+/* Told when a client calls Shutdown (after the service acted on it): containerd's last word to a shim. The shim
+ * stays until then even when its sandbox is already gone, as runc's shim does; a shim that left first would send
+ * containerd down its dead-shim cleanup path. */
+void hull_task_service_on_shutdown(struct hull_task_service *ts,
+                                   void (*cb)(struct hull_task_service *ts, void *userdata), void *userdata);
 /* Stop the VM and everything the sandbox made now (SIGTERM to the front end, a dying containerd). */
 void hull_task_service_abort(struct hull_task_service *ts);
 struct hull_task_service *hull_task_service_free(struct hull_task_service *ts);

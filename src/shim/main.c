@@ -308,6 +308,14 @@ static uint32_t read_shim_pid(const char *bundle)
         return v < (1ul << 22) ? (uint32_t)v : 0;
 }
 
+/* Whether the sandbox's shim still serves its socket. */
+static bool shim_accepts(const struct hull_shim_paths *p)
+{
+        _cleanup_close_ int fd = hull_unix_connect(p->socket, NULL);
+
+        return fd >= 0;
+}
+
 int hull_shim_cmd_delete(const struct hull_shim_args *args)
 {
         _cleanup_error_ struct hull_error *err = NULL;
@@ -339,14 +347,18 @@ int hull_shim_cmd_delete(const struct hull_shim_args *args)
         r = hull_shim_paths_init(&paths, getenv(HULL_SHIM_ROOT_ENV), args->address, args->namespace_, sandbox_id, &err);
         if (r < 0)
                 goto fail;
+        /* containerd runs `delete` as soon as a shim's connection closes, also after a normal Shutdown. A shim on
+         * its way out (its socket no longer accepts) still holds the state lock for a moment, and a normal exit
+         * takes the start lock to remove its files: wait for it here, before taking that lock, or the two wait
+         * for each other. A live shim (other containers of its pod) accepts, and costs no wait. */
+        if (!shim_accepts(&paths))
+                (void)hull_shim_wait_dying(&paths, DYING_WAIT_MS);
         start_lock = hull_shim_start_lock(&paths, &err);
         if (start_lock < 0) {
                 r = start_lock;
                 goto fail;
         }
         state_lock = hull_shim_state_lock(&paths, &err);
-        if (state_lock == -EWOULDBLOCK && hull_shim_wait_dying(&paths, DYING_WAIT_MS) == 0)
-                state_lock = hull_shim_state_lock(&paths, &err);
         if (state_lock == -EWOULDBLOCK) {
                 /* The sandbox's shim still runs (other containers of the pod): it owns the cleanup. */
                 log_info("delete %s: the shim of sandbox %s is alive; nothing to clean", args->id, sandbox_id);

@@ -1,5 +1,6 @@
 /* The shim daemon: one per sandbox. Serves hull's Task service (src/sandbox/task-service.h) to containerd on the
- * socket `start` bound, publishes its events, and exits when the sandbox is gone, removing what it owned. */
+ * socket `start` bound, publishes its events, and exits once the sandbox is gone and containerd said Shutdown (or
+ * SHUTDOWN_GRACE_USEC after the sandbox went without it), removing what it owned. */
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
@@ -17,11 +18,16 @@
 
 /* Events still queued when the sandbox is gone get this long to reach containerd. */
 #define DRAIN_USEC (5ull * 1000 * 1000)
+/* containerd calls Shutdown right after deleting a shim's last task; a shim that exits before that call sends
+ * containerd into its dead-shim path (`delete` subcommand), so it waits this long for it. */
+#define SHUTDOWN_GRACE_USEC (10ull * 1000 * 1000)
 
 struct daemon {
         struct hull_loop *loop;
         struct hull_ttrpc_server *server;
         struct hull_task_service *ts;
+        struct hull_loop_source *grace;
+        bool shutdown; /* containerd called Shutdown */
         struct hull_shim_publisher *pub;
 };
 
@@ -33,12 +39,38 @@ static void on_event(struct hull_task_service *ts, const struct hull_task_event 
                 hull_shim_publisher_publish(d->pub, ev);
 }
 
-static void on_done(struct hull_task_service *ts, void *userdata)
+static int grace_over(struct hull_loop_source *src, void *userdata)
 {
         struct daemon *d = userdata;
 
-        log_info("sandbox done: shim exits");
+        log_info("sandbox done, no Shutdown from containerd: shim exits");
         hull_loop_quit(d->loop, 0);
+        return 0;
+}
+
+static void on_done(struct hull_task_service *ts, void *userdata)
+{
+        struct daemon *d = userdata;
+        _cleanup_error_ struct hull_error *err = NULL;
+
+        if (d->shutdown) {
+                log_info("sandbox done: shim exits");
+                hull_loop_quit(d->loop, 0);
+        } else if (hull_loop_add_timer(d->loop, SHUTDOWN_GRACE_USEC, grace_over, d, &d->grace, &err) < 0) {
+                log_warn("%s: shim exits now", hull_error_message(err));
+                hull_loop_quit(d->loop, 0);
+        }
+}
+
+static void on_shutdown(struct hull_task_service *ts, void *userdata)
+{
+        struct daemon *d = userdata;
+
+        d->shutdown = true;
+        if (hull_task_service_done(ts)) {
+                log_info("sandbox done, Shutdown: shim exits");
+                hull_loop_quit(d->loop, 0);
+        }
 }
 
 static int on_signal(struct hull_loop_source *src, int signo, void *userdata)
@@ -161,6 +193,7 @@ int hull_shim_serve(const struct hull_shim_serve_opts *o)
         if (r < 0)
                 goto fail;
         hull_task_service_on_done(d.ts, on_done, &d);
+        hull_task_service_on_shutdown(d.ts, on_shutdown, &d);
         r = hull_task_service_register(d.ts, d.server, &err);
         if (r < 0)
                 goto fail;
@@ -194,6 +227,7 @@ fail:
         close(TAKE_FD(ready_fd));
         status = 1;
 out:
+        hull_loop_source_remove(d.grace);
         d.ts = hull_task_service_free(d.ts);
         d.server = hull_ttrpc_server_free(d.server);
         d.pub = hull_shim_publisher_free(d.pub);
