@@ -31,6 +31,8 @@ struct builtin {
         struct hull_loop_source *watch;
         struct hull_vmm_disk *disks;
         unsigned n_disks;
+        struct hull_vmm_nic *nics;
+        unsigned n_nics;
 };
 
 static const char *hv_id(const struct hull_hypervisor *hv)
@@ -77,15 +79,33 @@ static int builtin_create(struct hull_hypervisor *hv, struct hull_error **err)
                 return hull_error_set(err, EINVAL, "builtin: %u vCPUs, at most 254", d->vcpus);
         if (d->n_devices) {
                 b->disks = calloc(d->n_devices, sizeof(*b->disks));
-                if (!b->disks)
+                b->nics = calloc(d->n_devices, sizeof(*b->nics));
+                if (!b->disks || !b->nics)
                         return hull_error_oom(err);
         }
         for (size_t i = 0; i < d->n_devices; i++) {
-                if (d->devices[i].kind != HULL_HV_DEVICE_BLOCK)
-                        return hull_error_set(err, EOPNOTSUPP, "builtin: device %s: only block devices so far",
-                                              d->devices[i].id);
-                b->disks[b->n_disks].path = d->devices[i].block.path;
-                b->disks[b->n_disks++].read_only = d->devices[i].block.read_only;
+                const struct hull_hv_device *dev = &d->devices[i];
+
+                if (dev->kind == HULL_HV_DEVICE_BLOCK) {
+                        b->disks[b->n_disks].path = dev->block.path;
+                        b->disks[b->n_disks++].read_only = dev->block.read_only;
+                } else if (dev->kind == HULL_HV_DEVICE_NET) {
+                        struct hull_vmm_nic *n = &b->nics[b->n_nics++];
+                        unsigned m[6];
+
+                        n->tap_fd = dev->net.tap_fd; /* desc's copy: open as long as hv lives */
+                        if (dev->net.mac[0] &&
+                            sscanf(dev->net.mac, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) == 6) {
+                                for (int k = 0; k < 6; k++)
+                                        n->mac[k] = (uint8_t)m[k];
+                        } else {
+                                /* Locally administered, unicast, unique within the VM. */
+                                uint8_t mac[6] = { 0x02, 0x68, 0x75, 0x6C, (uint8_t)(i >> 8), (uint8_t)i };
+                                memcpy(n->mac, mac, 6);
+                        }
+                } else {
+                        return hull_error_set(err, EOPNOTSUPP, "builtin: device %s: unknown kind", dev->id);
+                }
         }
         if (asprintf(&b->vsock_path, "%s/vsock.sock", d->state_dir) < 0) {
                 b->vsock_path = NULL;
@@ -162,6 +182,8 @@ static int builtin_start(struct hull_hypervisor *hv, struct hull_error **err)
                 .rng = true,
                 .disks = b->disks,
                 .n_disks = b->n_disks,
+                .nics = b->nics,
+                .n_nics = b->n_nics,
         };
         uint64_t t0 = hull_now_usec();
         int r;
@@ -282,7 +304,8 @@ static int builtin_agent_channel(struct hull_hypervisor *hv, struct hull_hv_chan
 static uint32_t builtin_capabilities(struct hull_hypervisor *hv)
 {
         (void)hv;
-        return HULL_HV_CAP_SHARED_FS | HULL_HV_CAP_BLOCK_DEVICES | HULL_HV_CAP_PAUSE | HULL_HV_CAP_HYBRID_VSOCK;
+        return HULL_HV_CAP_SHARED_FS | HULL_HV_CAP_BLOCK_DEVICES | HULL_HV_CAP_NET_DEVICES | HULL_HV_CAP_PAUSE |
+                HULL_HV_CAP_HYBRID_VSOCK;
 }
 
 static size_t builtin_pids(struct hull_hypervisor *hv, pid_t *ret, size_t max)
@@ -318,6 +341,7 @@ static void builtin_destroy(struct hull_hypervisor *hv)
         free(b->vfs_path);
         free(b->vfs_log);
         free(b->disks);
+        free(b->nics);
         free(b);
         hv->priv = NULL;
 }

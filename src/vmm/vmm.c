@@ -20,6 +20,7 @@
 #include "vmm/devices/vhost-user-fs.h"
 #include "vmm/devices/virtio-blk.h"
 #include "vmm/devices/virtio-mmio.h"
+#include "vmm/devices/virtio-net.h"
 #include "vmm/devices/virtio-rng.h"
 #include "vmm/devices/virtio-vsock.h"
 #include "error.h"
@@ -49,6 +50,8 @@ struct hull_vmm {
         struct hull_vhost_user_fs *fs;
         struct hull_virtio_blk **disks;
         unsigned n_disks;
+        struct hull_virtio_net **nics;
+        unsigned n_nics;
         unsigned n_virtio; /* virtio-mmio slots handed out */
         char *cmdline; /* the kernel command line with the devices appended */
 
@@ -130,6 +133,20 @@ static int setup_virtio(struct hull_vmm *vmm, struct hull_error **err)
                         return r;
                 vmm->n_disks = i + 1;
                 if ((r = append_device(&vmm->cmdline, hull_virtio_blk_transport(vmm->disks[i]), err)) < 0)
+                        return r;
+        }
+        if (cfg->n_nics) {
+                vmm->nics = calloc(cfg->n_nics, sizeof(*vmm->nics));
+                if (!vmm->nics)
+                        return hull_error_oom(err);
+        }
+        for (unsigned i = 0; i < cfg->n_nics; i++) {
+                if ((r = next_slot(vmm, &base, &gsi, err)) < 0 ||
+                    (r = hull_virtio_net_new(vmm, base, gsi, cfg->nics[i].tap_fd, cfg->nics[i].mac, &vmm->nics[i],
+                                             err)) < 0)
+                        return r;
+                vmm->n_nics = i + 1;
+                if ((r = append_device(&vmm->cmdline, hull_virtio_net_transport(vmm->nics[i]), err)) < 0)
                         return r;
         }
         return 0;
@@ -237,6 +254,7 @@ int hull_vmm_new(const struct hull_vmm_config *cfg, struct hull_vmm **ret, struc
         vmm->cfg.kernel = vmm->cfg.initrd = vmm->cfg.cmdline = vmm->cfg.kvm_device = vmm->cfg.vsock_uds = NULL;
         vmm->cfg.fs_socket = vmm->cfg.fs_tag = NULL;
         vmm->cfg.disks = NULL;
+        vmm->cfg.nics = NULL;
         if (r < 0)
                 return hull_error_prefix(err, "builtin VMM");
         *ret = TAKE_PTR(vmm);
@@ -440,6 +458,9 @@ struct hull_vmm *hull_vmm_free(struct hull_vmm *vmm)
         for (unsigned i = 0; i < vmm->n_disks; i++)
                 hull_virtio_blk_free(vmm->disks[i]);
         free(vmm->disks);
+        for (unsigned i = 0; i < vmm->n_nics; i++)
+                hull_virtio_net_free(vmm->nics[i]);
+        free(vmm->nics);
         free(vmm->cmdline);
         hull_loop_source_remove(vmm->loop_quit_src);
         hull_loop_free(vmm->loop);

@@ -17,6 +17,11 @@ struct hull_vmm_disk {
         bool read_only;
 };
 
+struct hull_vmm_nic {
+        int tap_fd; /* IFF_TAP | IFF_NO_PI | IFF_VNET_HDR; the caller's, kept open while the VM runs */
+        uint8_t mac[6];
+};
+
 struct hull_vmm_config {
         const char *kvm_device; /* NULL: /dev/kvm */
         unsigned vcpus; /* 1..254 */
@@ -38,6 +43,8 @@ struct hull_vmm_config {
         bool rng; /* virtio-rng */
         const struct hull_vmm_disk *disks;
         unsigned n_disks;
+        const struct hull_vmm_nic *nics;
+        unsigned n_nics;
         /* virtio-fs: a vhost-user-fs back end's socket (virtiofsd, already listening) and the tag; NULL: none.
          * Makes the RAM a memfd. */
         const char *fs_socket;

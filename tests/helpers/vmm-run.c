@@ -2,6 +2,9 @@
  * the VM ended on stderr. For the KVM test bed (tests/kvm-host) and for trying the VMM by hand. */
 #include <fcntl.h>
 #include <getopt.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,14 +26,22 @@ static double now_s(void)
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
-                { "kernel", required_argument, NULL, 'k' },  { "initrd", required_argument, NULL, 'i' },
-                { "cmdline", required_argument, NULL, 'c' }, { "memory", required_argument, NULL, 'm' },
-                { "vcpus", required_argument, NULL, 'n' },   { "timeout", required_argument, NULL, 't' },
-                { "until", required_argument, NULL, 'u' },   { "vsock-uds", required_argument, NULL, 'V' },
-                { "cid", required_argument, NULL, 'C' },     { "rng", no_argument, NULL, 'R' },
-                { "disk", required_argument, NULL, 'D' },    { NULL, 0, NULL, 0 },
+                { "kernel", required_argument, NULL, 'k' },
+                { "initrd", required_argument, NULL, 'i' },
+                { "cmdline", required_argument, NULL, 'c' },
+                { "memory", required_argument, NULL, 'm' },
+                { "vcpus", required_argument, NULL, 'n' },
+                { "timeout", required_argument, NULL, 't' },
+                { "until", required_argument, NULL, 'u' },
+                { "vsock-uds", required_argument, NULL, 'V' },
+                { "cid", required_argument, NULL, 'C' },
+                { "rng", no_argument, NULL, 'R' },
+                { "disk", required_argument, NULL, 'D' },
+                { "tap", required_argument, NULL, 'T' },
+                { NULL, 0, NULL, 0 },
         };
         struct hull_vmm_disk disks[8];
+        struct hull_vmm_nic nic;
         unsigned n_disks = 0;
         struct hull_vmm_config cfg = { .vcpus = 1,
                                        .memory_mib = 256,
@@ -78,6 +89,20 @@ int main(int argc, char **argv)
                 case 'R':
                         cfg.rng = true;
                         break;
+                case 'T': {
+                        struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+                        int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+
+                        snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", optarg);
+                        if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) < 0) {
+                                fprintf(stderr, "vmm-run: tap %s: %m\n", optarg);
+                                return 1;
+                        }
+                        nic = (struct hull_vmm_nic){ .tap_fd = fd, .mac = { 0x02, 0x68, 0x75, 0x6C, 0, 0 } };
+                        cfg.nics = &nic;
+                        cfg.n_nics = 1;
+                        break;
+                }
                 case 'D': {
                         char *comma = strchr(optarg, ',');
                         if (n_disks == 8) {
@@ -94,7 +119,7 @@ int main(int argc, char **argv)
                         fprintf(stderr,
                                 "usage: vmm-run --kernel BZIMAGE [--initrd I] [--cmdline C] [--memory MIB] "
                                 "[--vcpus N] [--timeout S] [--until TEXT] [--vsock-uds PATH] [--cid N] [--rng] "
-                                "[--disk PATH[,ro]]...\n");
+                                "[--disk PATH[,ro]]... [--tap NAME]\n");
                         return 2;
                 }
         }

@@ -176,3 +176,11 @@ def test_hull_run_on_the_builtin_vmm_prints_and_exits_with_status(kvm_host, buil
         assert proc.stdout == "hello from the builtin VMM\n"
     finally:
         shutil.rmtree(share, ignore_errors=True)
+
+
+def test_builtin_vmm_virtio_net_carries_frames_both_ways_on_a_tap(kvm_host, build_dir, source_dir):
+    guest = build_dir / "guest"
+    if not (guest / "vmlinux-hull").is_file() or not (guest / "hull-initrd-agent.img").is_file():
+        pytest.skip(f"no trimmed guest kernel / agent initramfs in {guest}")
+    proc = kvm_host(str(source_dir / "tests" / "kvm-host" / "net-check"), str(build_dir))
+    assert proc.returncode == 0 and "net-check: ok" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
