@@ -1,4 +1,4 @@
-/* Kata's networking calls on top of agent/netlink.c. What Kata's agent does (src/agent/src/netlink.rs), and
+/* Kata's networking calls on top of src/lib/netlink.c. What Kata's agent does (src/agent/src/netlink.rs), and
  * so what a Kata runtime expects:
  * - UpdateInterface finds the link by its MAC address (hwAddr; hull also takes `device` or `name` when no MAC
  *   is given), takes it down, replaces all its addresses with the requested ones, sets name, MTU and ARP
@@ -217,9 +217,9 @@ HULL_DEFINE_FREEP(Grpc__Interfaces, hull_agent_net_interfaces_free)
 HULL_DEFINE_FREEP(Grpc__Routes, hull_agent_net_routes_free)
 
 struct net_state {
-        struct hull_agent_nl_link *links;
+        struct hull_nl_link *links;
         size_t n_links;
-        struct hull_agent_nl_addr *addrs;
+        struct hull_nl_addr *addrs;
         size_t n_addrs;
 };
 
@@ -230,18 +230,18 @@ static void net_state_clear(struct net_state *st)
         *st = (struct net_state){ 0 };
 }
 
-static int net_state_load(struct hull_agent_nl *nl, struct net_state *st, struct hull_error **err)
+static int net_state_load(struct hull_nl *nl, struct net_state *st, struct hull_error **err)
 {
         int r;
 
         net_state_clear(st);
-        r = hull_agent_nl_list_links(nl, &st->links, &st->n_links, err);
+        r = hull_nl_list_links(nl, &st->links, &st->n_links, err);
         if (r < 0)
                 return r;
-        return hull_agent_nl_list_addrs(nl, AF_UNSPEC, &st->addrs, &st->n_addrs, err);
+        return hull_nl_list_addrs(nl, AF_UNSPEC, &st->addrs, &st->n_addrs, err);
 }
 
-static const struct hull_agent_nl_link *link_by_index(const struct net_state *st, int index)
+static const struct hull_nl_link *link_by_index(const struct net_state *st, int index)
 {
         for (size_t i = 0; i < st->n_links; i++)
                 if (st->links[i].index == index)
@@ -249,7 +249,7 @@ static const struct hull_agent_nl_link *link_by_index(const struct net_state *st
         return NULL;
 }
 
-static const struct hull_agent_nl_link *link_by_name(const struct net_state *st, const char *name)
+static const struct hull_nl_link *link_by_name(const struct net_state *st, const char *name)
 {
         for (size_t i = 0; i < st->n_links; i++)
                 if (strcmp(st->links[i].name, name) == 0)
@@ -257,10 +257,10 @@ static const struct hull_agent_nl_link *link_by_name(const struct net_state *st,
         return NULL;
 }
 
-static Types__Interface *interface_of(const struct net_state *st, const struct hull_agent_nl_link *l)
+static Types__Interface *interface_of(const struct net_state *st, const struct hull_nl_link *l)
 {
         _cleanup_(hull_agent_net_interface_freep) Types__Interface *i = calloc(1, sizeof(*i));
-        char hw[3 * HULL_AGENT_NL_HWADDR_MAX + 1];
+        char hw[3 * HULL_NL_HWADDR_MAX + 1];
         size_t n = 0;
 
         if (!i)
@@ -279,7 +279,7 @@ static Types__Interface *interface_of(const struct net_state *st, const struct h
         i->mtu = l->mtu;
         i->raw_flags = l->flags;
         for (size_t k = 0; k < st->n_addrs; k++) {
-                const struct hull_agent_nl_addr *a = &st->addrs[k];
+                const struct hull_nl_addr *a = &st->addrs[k];
                 Types__IPAddress *ip;
                 char mask[8];
 
@@ -300,7 +300,7 @@ static Types__Interface *interface_of(const struct net_state *st, const struct h
         return TAKE_PTR(i);
 }
 
-int hull_agent_net_list_interfaces(struct hull_agent_nl *nl, Grpc__Interfaces **ret, struct hull_error **err)
+int hull_agent_net_list_interfaces(struct hull_nl *nl, Grpc__Interfaces **ret, struct hull_error **err)
 {
         _cleanup_(hull_agent_net_interfaces_freep) Grpc__Interfaces *m = calloc(1, sizeof(*m));
         struct net_state st = { 0 };
@@ -331,12 +331,12 @@ int hull_agent_net_list_interfaces(struct hull_agent_nl *nl, Grpc__Interfaces **
 }
 
 /* The requested addresses, checked before anything changes. */
-static int parse_addresses(const Types__Interface *want, struct hull_agent_nl_addr *out, struct hull_error **err)
+static int parse_addresses(const Types__Interface *want, struct hull_nl_addr *out, struct hull_error **err)
 {
         for (size_t k = 0; k < want->n_ipaddresses; k++) {
                 const Types__IPAddress *ip = want->ipaddresses[k];
 
-                out[k] = (struct hull_agent_nl_addr){ 0 };
+                out[k] = (struct hull_nl_addr){ 0 };
                 if (!ip || hull_agent_net_parse_ip(ip->address, &out[k].family, out[k].addr) < 0)
                         return hull_error_set(err, EINVAL, "bad IP address '%s'", ip && ip->address ? ip->address : "");
                 if (hull_agent_net_parse_mask(ip->mask, out[k].family, &out[k].prefixlen) < 0)
@@ -346,14 +346,14 @@ static int parse_addresses(const Types__Interface *want, struct hull_agent_nl_ad
         return 0;
 }
 
-int hull_agent_net_update_interface(struct hull_agent_nl *nl, const Types__Interface *want, Types__Interface **ret,
+int hull_agent_net_update_interface(struct hull_nl *nl, const Types__Interface *want, Types__Interface **ret,
                                     struct hull_error **err)
 {
-        _cleanup_free_ struct hull_agent_nl_addr *addrs = NULL;
+        _cleanup_free_ struct hull_nl_addr *addrs = NULL;
         struct net_state st = { 0 };
-        struct hull_agent_nl_link set;
-        const struct hull_agent_nl_link *l = NULL;
-        uint8_t hw[HULL_AGENT_NL_HWADDR_MAX];
+        struct hull_nl_link set;
+        const struct hull_nl_link *l = NULL;
+        uint8_t hw[HULL_NL_HWADDR_MAX];
         size_t hw_len = 0;
         unsigned int what;
         int r;
@@ -379,7 +379,7 @@ int hull_agent_net_update_interface(struct hull_agent_nl *nl, const Types__Inter
         if (r < 0)
                 goto out;
         for (size_t k = 0; k < st.n_links && !l; k++) {
-                const struct hull_agent_nl_link *c = &st.links[k];
+                const struct hull_nl_link *c = &st.links[k];
                 if (hw_len ? (c->hwaddr_len == hw_len && memcmp(c->hwaddr, hw, hw_len) == 0)
                            : ((want->device && *want->device && strcmp(c->name, want->device) == 0) ||
                               (want->name && *want->name && strcmp(c->name, want->name) == 0)))
@@ -394,7 +394,7 @@ int hull_agent_net_update_interface(struct hull_agent_nl *nl, const Types__Inter
 
         /* Down first: a link is renamed only while down. */
         set.flags &= ~IFF_UP;
-        r = hull_agent_nl_link_set(nl, &set, HULL_AGENT_NL_SET_UP, err);
+        r = hull_nl_link_set(nl, &set, HULL_NL_SET_UP, err);
         if (r < 0)
                 goto out;
         for (size_t k = 0; k < st.n_addrs; k++) {
@@ -403,7 +403,7 @@ int hull_agent_net_update_interface(struct hull_agent_nl *nl, const Types__Inter
                 if (st.addrs[k].index != set.index)
                         continue;
                 /* an IPv6 address can go with the link going down: gone already is fine */
-                r = hull_agent_nl_addr_change(nl, RTM_DELADDR, &st.addrs[k], &e);
+                r = hull_nl_addr_change(nl, RTM_DELADDR, &st.addrs[k], &e);
                 if (r < 0 && r != -EADDRNOTAVAIL) {
                         r = pass_error(err, &e, r);
                         goto out;
@@ -411,23 +411,23 @@ int hull_agent_net_update_interface(struct hull_agent_nl *nl, const Types__Inter
         }
         for (size_t k = 0; k < want->n_ipaddresses; k++) {
                 addrs[k].index = set.index;
-                r = hull_agent_nl_addr_change(nl, RTM_NEWADDR, &addrs[k], err);
+                r = hull_nl_addr_change(nl, RTM_NEWADDR, &addrs[k], err);
                 if (r < 0) {
                         hull_error_prefix(err, "%s/%u", want->ipaddresses[k]->address, addrs[k].prefixlen);
                         goto out;
                 }
         }
-        what = HULL_AGENT_NL_SET_UP | HULL_AGENT_NL_SET_NOARP;
+        what = HULL_NL_SET_UP | HULL_NL_SET_NOARP;
         set.flags = IFF_UP | (want->raw_flags & IFF_NOARP);
         if (want->name && *want->name && strcmp(want->name, set.name) != 0) {
                 snprintf(set.name, sizeof(set.name), "%s", want->name);
-                what |= HULL_AGENT_NL_SET_NAME;
+                what |= HULL_NL_SET_NAME;
         }
         if (want->mtu) {
                 set.mtu = (unsigned int)want->mtu;
-                what |= HULL_AGENT_NL_SET_MTU;
+                what |= HULL_NL_SET_MTU;
         }
-        r = hull_agent_nl_link_set(nl, &set, what, err);
+        r = hull_nl_link_set(nl, &set, what, err);
         if (r < 0)
                 goto out;
 
@@ -446,15 +446,15 @@ out:
         return r;
 }
 
-static bool route_is_listed(const struct hull_agent_nl_route *r)
+static bool route_is_listed(const struct hull_nl_route *r)
 {
         return r->table == RT_TABLE_MAIN && r->type == RTN_UNICAST;
 }
 
-static Types__Route *route_of(const struct net_state *st, const struct hull_agent_nl_route *nr)
+static Types__Route *route_of(const struct net_state *st, const struct hull_nl_route *nr)
 {
         Types__Route *r = calloc(1, sizeof(*r));
-        const struct hull_agent_nl_link *l = nr->oif ? link_by_index(st, nr->oif) : NULL;
+        const struct hull_nl_link *l = nr->oif ? link_by_index(st, nr->oif) : NULL;
         char dest[INET6_ADDRSTRLEN + 8] = "";
         char ip[INET6_ADDRSTRLEN];
         bool ok;
@@ -485,10 +485,10 @@ static Types__Route *route_of(const struct net_state *st, const struct hull_agen
         return r;
 }
 
-int hull_agent_net_list_routes(struct hull_agent_nl *nl, Grpc__Routes **ret, struct hull_error **err)
+int hull_agent_net_list_routes(struct hull_nl *nl, Grpc__Routes **ret, struct hull_error **err)
 {
         _cleanup_(hull_agent_net_routes_freep) Grpc__Routes *m = calloc(1, sizeof(*m));
-        _cleanup_free_ struct hull_agent_nl_route *routes = NULL;
+        _cleanup_free_ struct hull_nl_route *routes = NULL;
         struct net_state st = { 0 };
         size_t n = 0;
         int r = 0;
@@ -496,9 +496,9 @@ int hull_agent_net_list_routes(struct hull_agent_nl *nl, Grpc__Routes **ret, str
         if (!m)
                 return hull_error_oom(err);
         grpc__routes__init(m);
-        r = hull_agent_nl_list_routes(nl, AF_UNSPEC, &routes, &n, err);
+        r = hull_nl_list_routes(nl, AF_UNSPEC, &routes, &n, err);
         if (r >= 0)
-                r = hull_agent_nl_list_links(nl, &st.links, &st.n_links, err);
+                r = hull_nl_list_links(nl, &st.links, &st.n_links, err);
         if (r < 0) {
                 net_state_clear(&st);
                 return r;
@@ -523,12 +523,12 @@ int hull_agent_net_list_routes(struct hull_agent_nl *nl, Grpc__Routes **ret, str
 }
 
 /* A requested route in netlink form; its device must exist. */
-static int parse_route(const struct net_state *st, const Types__Route *want, struct hull_agent_nl_route *out,
+static int parse_route(const struct net_state *st, const Types__Route *want, struct hull_nl_route *out,
                        struct hull_error **err)
 {
         int hint = want->family == TYPES__IPFAMILY__v6 ? AF_INET6 : AF_INET, family = AF_UNSPEC;
 
-        *out = (struct hull_agent_nl_route){
+        *out = (struct hull_nl_route){
                 .table = RT_TABLE_MAIN, .protocol = RTPROT_BOOT, .type = RTN_UNICAST, .scope = want->scope
         };
         if (want->scope > 255)
@@ -550,7 +550,7 @@ static int parse_route(const struct net_state *st, const Types__Route *want, str
                 out->has_prefsrc = true;
         }
         if (want->device && *want->device) {
-                const struct hull_agent_nl_link *l = link_by_name(st, want->device);
+                const struct hull_nl_link *l = link_by_name(st, want->device);
                 if (!l)
                         return hull_error_set(err, ENODEV, "no link named '%s'", want->device);
                 out->oif = l->index;
@@ -560,10 +560,10 @@ static int parse_route(const struct net_state *st, const Types__Route *want, str
         return 0;
 }
 
-int hull_agent_net_update_routes(struct hull_agent_nl *nl, const Grpc__Routes *want, Grpc__Routes **ret,
+int hull_agent_net_update_routes(struct hull_nl *nl, const Grpc__Routes *want, Grpc__Routes **ret,
                                  struct hull_error **err)
 {
-        _cleanup_free_ struct hull_agent_nl_route *add = NULL, *old = NULL;
+        _cleanup_free_ struct hull_nl_route *add = NULL, *old = NULL;
         struct net_state st = { 0 };
         size_t n_want = want ? want->n_routes : 0, n_old = 0;
         int r;
@@ -573,7 +573,7 @@ int hull_agent_net_update_routes(struct hull_agent_nl *nl, const Grpc__Routes *w
         add = calloc(n_want ? n_want : 1, sizeof(*add));
         if (!add)
                 return hull_error_oom(err);
-        r = hull_agent_nl_list_links(nl, &st.links, &st.n_links, err);
+        r = hull_nl_list_links(nl, &st.links, &st.n_links, err);
         if (r < 0)
                 goto out;
         for (size_t k = 0; k < n_want; k++) {
@@ -588,16 +588,16 @@ int hull_agent_net_update_routes(struct hull_agent_nl *nl, const Grpc__Routes *w
                 }
         }
 
-        r = hull_agent_nl_list_routes(nl, AF_UNSPEC, &old, &n_old, err);
+        r = hull_nl_list_routes(nl, AF_UNSPEC, &old, &n_old, err);
         if (r < 0)
                 goto out;
         for (size_t k = 0; k < n_old; k++) {
-                const struct hull_agent_nl_link *l = old[k].oif ? link_by_index(&st, old[k].oif) : NULL;
+                const struct hull_nl_link *l = old[k].oif ? link_by_index(&st, old[k].oif) : NULL;
                 _cleanup_error_ struct hull_error *e = NULL;
 
                 if (!route_is_listed(&old[k]) || old[k].protocol == RTPROT_KERNEL || (l && (l->flags & IFF_LOOPBACK)))
                         continue;
-                r = hull_agent_nl_route_change(nl, RTM_DELROUTE, &old[k], &e);
+                r = hull_nl_route_change(nl, RTM_DELROUTE, &old[k], &e);
                 if (r < 0 && r != -ESRCH) { /* gone with an earlier one: fine */
                         r = pass_error(err, &e, r);
                         goto out;
@@ -610,7 +610,7 @@ int hull_agent_net_update_routes(struct hull_agent_nl *nl, const Grpc__Routes *w
 
                         if (add[k].has_gateway != (pass == 1))
                                 continue;
-                        r = hull_agent_nl_route_change(nl, RTM_NEWROUTE, &add[k], &e);
+                        r = hull_nl_route_change(nl, RTM_NEWROUTE, &add[k], &e);
                         if (r < 0 && r != -EEXIST) { /* e.g. the subnet route the kernel made with the address */
                                 hull_error_prefix(&e, "route %zu (%s)", k, want->routes[k]->dest);
                                 r = pass_error(err, &e, r);
@@ -625,19 +625,19 @@ out:
 
 int hull_agent_net_loopback_up(struct hull_error **err)
 {
-        _cleanup_(hull_agent_nl_closep) struct hull_agent_nl *nl = NULL;
-        _cleanup_free_ struct hull_agent_nl_link *links = NULL;
+        _cleanup_(hull_nl_closep) struct hull_nl *nl = NULL;
+        _cleanup_free_ struct hull_nl_link *links = NULL;
         size_t n = 0;
         int r;
 
-        r = hull_agent_nl_open(&nl, err);
+        r = hull_nl_open(&nl, err);
         if (r >= 0)
-                r = hull_agent_nl_list_links(nl, &links, &n, err);
+                r = hull_nl_list_links(nl, &links, &n, err);
         for (size_t k = 0; r >= 0 && k < n; k++) {
                 if (!(links[k].flags & IFF_LOOPBACK) || (links[k].flags & IFF_UP))
                         continue;
                 links[k].flags |= IFF_UP;
-                r = hull_agent_nl_link_set(nl, &links[k], HULL_AGENT_NL_SET_UP, err);
+                r = hull_nl_link_set(nl, &links[k], HULL_NL_SET_UP, err);
         }
         return r < 0 ? hull_error_prefix(err, "loopback") : 0;
 }

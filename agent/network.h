@@ -11,7 +11,7 @@
 #include "types.pb-c.h"
 
 struct hull_error;
-struct hull_agent_nl;
+struct hull_nl;
 
 /* Text forms, as Kata writes them ("52:54:00:12:34:56"; "10.0.2.0/24", "" for a default route). The parsers
  * return 0 or -EINVAL. */
@@ -27,11 +27,11 @@ int hull_agent_net_parse_prefix(const char *s, int family_hint, int *ret_family,
                                 unsigned int *ret_len);
 
 /* The calls. Replies are malloc'd trees; free them with the matching *_free(). */
-int hull_agent_net_list_interfaces(struct hull_agent_nl *nl, Grpc__Interfaces **ret, struct hull_error **err);
-int hull_agent_net_update_interface(struct hull_agent_nl *nl, const Types__Interface *want, Types__Interface **ret,
+int hull_agent_net_list_interfaces(struct hull_nl *nl, Grpc__Interfaces **ret, struct hull_error **err);
+int hull_agent_net_update_interface(struct hull_nl *nl, const Types__Interface *want, Types__Interface **ret,
                                     struct hull_error **err);
-int hull_agent_net_list_routes(struct hull_agent_nl *nl, Grpc__Routes **ret, struct hull_error **err);
-int hull_agent_net_update_routes(struct hull_agent_nl *nl, const Grpc__Routes *want, Grpc__Routes **ret,
+int hull_agent_net_list_routes(struct hull_nl *nl, Grpc__Routes **ret, struct hull_error **err);
+int hull_agent_net_update_routes(struct hull_nl *nl, const Grpc__Routes *want, Grpc__Routes **ret,
                                  struct hull_error **err);
 
 /* Brings the loopback link up (the kernel then gives it 127.0.0.1/8 and ::1); at boot, as PID 1. */

@@ -829,11 +829,11 @@ static void reply_net_error(struct hull_ttrpc_request *req, const char *call, st
 static void update_interface(struct hull_ttrpc_request *req, void *userdata)
 {
         const Grpc__UpdateInterfaceRequest *m = (const void *)hull_ttrpc_request_message(req);
-        _cleanup_(hull_agent_nl_closep) struct hull_agent_nl *nl = NULL;
+        _cleanup_(hull_nl_closep) struct hull_nl *nl = NULL;
         _cleanup_error_ struct hull_error *e = NULL;
         Types__Interface *resp = NULL;
 
-        if (hull_agent_nl_open(&nl, &e) < 0 || hull_agent_net_update_interface(nl, m->interface, &resp, &e) < 0) {
+        if (hull_nl_open(&nl, &e) < 0 || hull_agent_net_update_interface(nl, m->interface, &resp, &e) < 0) {
                 reply_net_error(req, "UpdateInterface", &e);
                 return;
         }
@@ -846,11 +846,11 @@ static void update_interface(struct hull_ttrpc_request *req, void *userdata)
 static void update_routes(struct hull_ttrpc_request *req, void *userdata)
 {
         const Grpc__UpdateRoutesRequest *m = (const void *)hull_ttrpc_request_message(req);
-        _cleanup_(hull_agent_nl_closep) struct hull_agent_nl *nl = NULL;
+        _cleanup_(hull_nl_closep) struct hull_nl *nl = NULL;
         _cleanup_error_ struct hull_error *e = NULL;
         Grpc__Routes *resp = NULL;
 
-        if (hull_agent_nl_open(&nl, &e) < 0 || hull_agent_net_update_routes(nl, m->routes, &resp, &e) < 0) {
+        if (hull_nl_open(&nl, &e) < 0 || hull_agent_net_update_routes(nl, m->routes, &resp, &e) < 0) {
                 reply_net_error(req, "UpdateRoutes", &e);
                 return;
         }
@@ -862,11 +862,11 @@ static void update_routes(struct hull_ttrpc_request *req, void *userdata)
 
 static void list_interfaces(struct hull_ttrpc_request *req, void *userdata)
 {
-        _cleanup_(hull_agent_nl_closep) struct hull_agent_nl *nl = NULL;
+        _cleanup_(hull_nl_closep) struct hull_nl *nl = NULL;
         _cleanup_error_ struct hull_error *e = NULL;
         Grpc__Interfaces *resp = NULL;
 
-        if (hull_agent_nl_open(&nl, &e) < 0 || hull_agent_net_list_interfaces(nl, &resp, &e) < 0) {
+        if (hull_nl_open(&nl, &e) < 0 || hull_agent_net_list_interfaces(nl, &resp, &e) < 0) {
                 reply_net_error(req, "ListInterfaces", &e);
                 return;
         }
@@ -876,11 +876,11 @@ static void list_interfaces(struct hull_ttrpc_request *req, void *userdata)
 
 static void list_routes(struct hull_ttrpc_request *req, void *userdata)
 {
-        _cleanup_(hull_agent_nl_closep) struct hull_agent_nl *nl = NULL;
+        _cleanup_(hull_nl_closep) struct hull_nl *nl = NULL;
         _cleanup_error_ struct hull_error *e = NULL;
         Grpc__Routes *resp = NULL;
 
-        if (hull_agent_nl_open(&nl, &e) < 0 || hull_agent_net_list_routes(nl, &resp, &e) < 0) {
+        if (hull_nl_open(&nl, &e) < 0 || hull_agent_net_list_routes(nl, &resp, &e) < 0) {
                 reply_net_error(req, "ListRoutes", &e);
                 return;
         }

@@ -15,7 +15,7 @@
 
 #define NL_RECV_BUF 32768
 
-struct hull_agent_nl {
+struct hull_nl {
         int fd;
         uint32_t seq;
         uint32_t portid;
@@ -23,31 +23,9 @@ struct hull_agent_nl {
 
 /* ---- building ---- */
 
-struct msg {
-        uint8_t *buf;
-        size_t cap;
-        struct nlmsghdr *h;
-        bool overflow;
-};
-
-static void *msg_put(struct msg *m, size_t len)
+bool hull_nl_msg_init(struct hull_nl_msg *m, void *buf, size_t cap, uint16_t type, uint16_t flags, uint32_t seq)
 {
-        size_t at = NLMSG_ALIGN(m->h->nlmsg_len);
-        void *p;
-
-        if (m->overflow || at + len > m->cap) {
-                m->overflow = true;
-                return NULL;
-        }
-        p = m->buf + at;
-        memset(p, 0, NLMSG_ALIGN(len) <= m->cap - at ? NLMSG_ALIGN(len) : len);
-        m->h->nlmsg_len = (uint32_t)(at + len);
-        return p;
-}
-
-static bool msg_init(struct msg *m, void *buf, size_t cap, uint16_t type, uint16_t flags, uint32_t seq)
-{
-        *m = (struct msg){ .buf = buf, .cap = cap };
+        *m = (struct hull_nl_msg){ .buf = buf, .cap = cap };
         if (cap < NLMSG_HDRLEN) {
                 m->overflow = true;
                 return false;
@@ -61,9 +39,29 @@ static bool msg_init(struct msg *m, void *buf, size_t cap, uint16_t type, uint16
         return true;
 }
 
-static void msg_attr(struct msg *m, uint16_t type, const void *data, size_t len)
+void *hull_nl_msg_put(struct hull_nl_msg *m, size_t len)
 {
-        struct rtattr *a = msg_put(m, RTA_LENGTH(len));
+        size_t at;
+        void *p;
+
+        if (m->overflow || !m->h) {
+                m->overflow = true;
+                return NULL;
+        }
+        at = NLMSG_ALIGN(m->h->nlmsg_len);
+        if (at + len > m->cap) {
+                m->overflow = true;
+                return NULL;
+        }
+        p = m->buf + at;
+        memset(p, 0, NLMSG_ALIGN(len) <= m->cap - at ? NLMSG_ALIGN(len) : len);
+        m->h->nlmsg_len = (uint32_t)(at + len);
+        return p;
+}
+
+void hull_nl_msg_attr(struct hull_nl_msg *m, uint16_t type, const void *data, size_t len)
+{
+        struct rtattr *a = hull_nl_msg_put(m, RTA_LENGTH(len));
 
         if (!a)
                 return;
@@ -73,12 +71,48 @@ static void msg_attr(struct msg *m, uint16_t type, const void *data, size_t len)
                 memcpy(RTA_DATA(a), data, len);
 }
 
-static void msg_attr_u32(struct msg *m, uint16_t type, uint32_t v)
+void hull_nl_msg_attr_u32(struct hull_nl_msg *m, uint16_t type, uint32_t v)
 {
-        msg_attr(m, type, &v, sizeof(v));
+        hull_nl_msg_attr(m, type, &v, sizeof(v));
 }
 
-static ssize_t msg_end(struct msg *m)
+void hull_nl_msg_attr_str(struct hull_nl_msg *m, uint16_t type, const char *s)
+{
+        hull_nl_msg_attr(m, type, s, strlen(s) + 1);
+}
+
+size_t hull_nl_msg_nest_begin(struct hull_nl_msg *m, uint16_t type)
+{
+        struct rtattr *a = hull_nl_msg_put(m, RTA_LENGTH(0));
+
+        if (!a)
+                return 0;
+        a->rta_type = type;
+        return (size_t)((uint8_t *)a - m->buf);
+}
+
+void hull_nl_msg_nest_end(struct hull_nl_msg *m, size_t at)
+{
+        struct rtattr *a;
+
+        if (m->overflow || at == 0)
+                return;
+        a = (struct rtattr *)(m->buf + at);
+        /* The nest covers its attributes with their padding (zeroed by hull_nl_msg_put()); more than 64 KiB
+         * cannot be said. */
+        if (NLMSG_ALIGN(m->h->nlmsg_len) > m->cap) {
+                m->overflow = true;
+                return;
+        }
+        m->h->nlmsg_len = NLMSG_ALIGN(m->h->nlmsg_len);
+        if (m->h->nlmsg_len - at > UINT16_MAX) {
+                m->overflow = true;
+                return;
+        }
+        a->rta_len = (unsigned short)(m->h->nlmsg_len - at);
+}
+
+ssize_t hull_nl_msg_end(struct hull_nl_msg *m)
 {
         return m->overflow ? -ENOBUFS : (ssize_t)m->h->nlmsg_len;
 }
@@ -88,62 +122,61 @@ static size_t addr_len(int family)
         return family == AF_INET6 ? 16 : 4;
 }
 
-ssize_t hull_agent_nl_build_dump(void *buf, size_t cap, uint16_t type, int family, uint32_t seq)
+ssize_t hull_nl_build_dump(void *buf, size_t cap, uint16_t type, int family, uint32_t seq)
 {
-        struct msg m;
+        struct hull_nl_msg m;
         /* rtgenmsg is enough for every dump; the kernel reads only the family from it. */
         struct rtgenmsg *g;
 
-        if (!msg_init(&m, buf, cap, type, NLM_F_REQUEST | NLM_F_DUMP, seq))
+        if (!hull_nl_msg_init(&m, buf, cap, type, NLM_F_REQUEST | NLM_F_DUMP, seq))
                 return -ENOBUFS;
-        g = msg_put(&m,
-                    type == RTM_GETLINK           ? sizeof(struct ifinfomsg)
-                            : type == RTM_GETADDR ? sizeof(struct ifaddrmsg)
-                                                  : sizeof(struct rtmsg));
+        g = hull_nl_msg_put(&m,
+                            type == RTM_GETLINK           ? sizeof(struct ifinfomsg)
+                                    : type == RTM_GETADDR ? sizeof(struct ifaddrmsg)
+                                                          : sizeof(struct rtmsg));
         if (g)
                 g->rtgen_family = (unsigned char)family;
-        return msg_end(&m);
+        return hull_nl_msg_end(&m);
 }
 
-ssize_t hull_agent_nl_build_link_set(void *buf, size_t cap, uint32_t seq, const struct hull_agent_nl_link *l,
-                                     unsigned int what)
+ssize_t hull_nl_build_link_set(void *buf, size_t cap, uint32_t seq, const struct hull_nl_link *l, unsigned int what)
 {
-        struct msg m;
+        struct hull_nl_msg m;
         struct ifinfomsg *ifi;
 
-        if (!msg_init(&m, buf, cap, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq))
+        if (!hull_nl_msg_init(&m, buf, cap, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq))
                 return -ENOBUFS;
-        ifi = msg_put(&m, sizeof(*ifi));
+        ifi = hull_nl_msg_put(&m, sizeof(*ifi));
         if (ifi) {
                 ifi->ifi_family = AF_UNSPEC;
                 ifi->ifi_index = l->index;
-                if (what & HULL_AGENT_NL_SET_UP) {
+                if (what & HULL_NL_SET_UP) {
                         ifi->ifi_change |= IFF_UP;
                         ifi->ifi_flags |= l->flags & IFF_UP;
                 }
-                if (what & HULL_AGENT_NL_SET_NOARP) {
+                if (what & HULL_NL_SET_NOARP) {
                         ifi->ifi_change |= IFF_NOARP;
                         ifi->ifi_flags |= l->flags & IFF_NOARP;
                 }
         }
-        if (what & HULL_AGENT_NL_SET_NAME)
-                msg_attr(&m, IFLA_IFNAME, l->name, strnlen(l->name, sizeof(l->name) - 1) + 1);
-        if (what & HULL_AGENT_NL_SET_MTU)
-                msg_attr_u32(&m, IFLA_MTU, l->mtu);
-        if (what & HULL_AGENT_NL_SET_HWADDR)
-                msg_attr(&m, IFLA_ADDRESS, l->hwaddr, MIN(l->hwaddr_len, sizeof(l->hwaddr)));
-        return msg_end(&m);
+        if (what & HULL_NL_SET_NAME)
+                hull_nl_msg_attr(&m, IFLA_IFNAME, l->name, strnlen(l->name, sizeof(l->name) - 1) + 1);
+        if (what & HULL_NL_SET_MTU)
+                hull_nl_msg_attr_u32(&m, IFLA_MTU, l->mtu);
+        if (what & HULL_NL_SET_HWADDR)
+                hull_nl_msg_attr(&m, IFLA_ADDRESS, l->hwaddr, MIN(l->hwaddr_len, sizeof(l->hwaddr)));
+        return hull_nl_msg_end(&m);
 }
 
-ssize_t hull_agent_nl_build_addr(void *buf, size_t cap, uint16_t type, uint32_t seq, const struct hull_agent_nl_addr *a)
+ssize_t hull_nl_build_addr(void *buf, size_t cap, uint16_t type, uint32_t seq, const struct hull_nl_addr *a)
 {
-        struct msg m;
+        struct hull_nl_msg m;
         struct ifaddrmsg *ifa;
         uint16_t flags = NLM_F_REQUEST | NLM_F_ACK | (type == RTM_NEWADDR ? NLM_F_CREATE | NLM_F_EXCL : 0);
 
-        if (!msg_init(&m, buf, cap, type, flags, seq))
+        if (!hull_nl_msg_init(&m, buf, cap, type, flags, seq))
                 return -ENOBUFS;
-        ifa = msg_put(&m, sizeof(*ifa));
+        ifa = hull_nl_msg_put(&m, sizeof(*ifa));
         if (ifa) {
                 ifa->ifa_family = (unsigned char)a->family;
                 ifa->ifa_prefixlen = (unsigned char)a->prefixlen;
@@ -152,22 +185,21 @@ ssize_t hull_agent_nl_build_addr(void *buf, size_t cap, uint16_t type, uint32_t 
         }
         /* IFA_LOCAL is the interface's address, IFA_ADDRESS the peer's on point-to-point links: both the same
          * here, as `ip addr add` sends them. */
-        msg_attr(&m, IFA_LOCAL, a->addr, addr_len(a->family));
-        msg_attr(&m, IFA_ADDRESS, a->addr, addr_len(a->family));
-        return msg_end(&m);
+        hull_nl_msg_attr(&m, IFA_LOCAL, a->addr, addr_len(a->family));
+        hull_nl_msg_attr(&m, IFA_ADDRESS, a->addr, addr_len(a->family));
+        return hull_nl_msg_end(&m);
 }
 
-ssize_t hull_agent_nl_build_route(void *buf, size_t cap, uint16_t type, uint32_t seq,
-                                  const struct hull_agent_nl_route *r)
+ssize_t hull_nl_build_route(void *buf, size_t cap, uint16_t type, uint32_t seq, const struct hull_nl_route *r)
 {
-        struct msg m;
+        struct hull_nl_msg m;
         struct rtmsg *rt;
         size_t alen = addr_len(r->family);
         uint16_t flags = NLM_F_REQUEST | NLM_F_ACK | (type == RTM_NEWROUTE ? NLM_F_CREATE | NLM_F_EXCL : 0);
 
-        if (!msg_init(&m, buf, cap, type, flags, seq))
+        if (!hull_nl_msg_init(&m, buf, cap, type, flags, seq))
                 return -ENOBUFS;
-        rt = msg_put(&m, sizeof(*rt));
+        rt = hull_nl_msg_put(&m, sizeof(*rt));
         if (rt) {
                 rt->rtm_family = (unsigned char)r->family;
                 rt->rtm_dst_len = (unsigned char)r->dst_len;
@@ -177,16 +209,16 @@ ssize_t hull_agent_nl_build_route(void *buf, size_t cap, uint16_t type, uint32_t
                 rt->rtm_type = (unsigned char)r->type;
         }
         if (r->table >= 256)
-                msg_attr_u32(&m, RTA_TABLE, r->table);
+                hull_nl_msg_attr_u32(&m, RTA_TABLE, r->table);
         if (r->dst_len)
-                msg_attr(&m, RTA_DST, r->dst, alen);
+                hull_nl_msg_attr(&m, RTA_DST, r->dst, alen);
         if (r->has_gateway)
-                msg_attr(&m, RTA_GATEWAY, r->gateway, alen);
+                hull_nl_msg_attr(&m, RTA_GATEWAY, r->gateway, alen);
         if (r->has_prefsrc)
-                msg_attr(&m, RTA_PREFSRC, r->prefsrc, alen);
+                hull_nl_msg_attr(&m, RTA_PREFSRC, r->prefsrc, alen);
         if (r->oif)
-                msg_attr_u32(&m, RTA_OIF, (uint32_t)r->oif);
-        return msg_end(&m);
+                hull_nl_msg_attr_u32(&m, RTA_OIF, (uint32_t)r->oif);
+        return hull_nl_msg_end(&m);
 }
 
 /* ---- parsing ---- */
@@ -232,7 +264,7 @@ static void get_str(const struct rtattr *a, char *out, size_t size)
         out[n] = '\0';
 }
 
-int hull_agent_nl_parse_link(const struct nlmsghdr *h, struct hull_agent_nl_link *ret)
+int hull_nl_parse_link(const struct nlmsghdr *h, struct hull_nl_link *ret)
 {
         const struct ifinfomsg *ifi = NLMSG_DATA(h);
         int len;
@@ -243,7 +275,7 @@ int hull_agent_nl_parse_link(const struct nlmsghdr *h, struct hull_agent_nl_link
         a = attrs_of(h, sizeof(*ifi), &len);
         if (len < 0)
                 return -EBADMSG;
-        *ret = (struct hull_agent_nl_link){ .index = ifi->ifi_index, .flags = ifi->ifi_flags };
+        *ret = (struct hull_nl_link){ .index = ifi->ifi_index, .flags = ifi->ifi_flags };
         for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
                 switch (a->rta_type) {
                 case IFLA_IFNAME:
@@ -271,7 +303,7 @@ int hull_agent_nl_parse_link(const struct nlmsghdr *h, struct hull_agent_nl_link
         return ret->index > 0 ? 0 : -EBADMSG;
 }
 
-int hull_agent_nl_parse_addr(const struct nlmsghdr *h, struct hull_agent_nl_addr *ret)
+int hull_nl_parse_addr(const struct nlmsghdr *h, struct hull_nl_addr *ret)
 {
         const struct ifaddrmsg *ifa = NLMSG_DATA(h);
         bool have_local = false, have_address = false;
@@ -284,10 +316,10 @@ int hull_agent_nl_parse_addr(const struct nlmsghdr *h, struct hull_agent_nl_addr
         a = attrs_of(h, sizeof(*ifa), &len);
         if (len < 0 || (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6))
                 return -EBADMSG;
-        *ret = (struct hull_agent_nl_addr){ .index = (int)ifa->ifa_index,
-                                            .family = ifa->ifa_family,
-                                            .prefixlen = ifa->ifa_prefixlen,
-                                            .scope = ifa->ifa_scope };
+        *ret = (struct hull_nl_addr){ .index = (int)ifa->ifa_index,
+                                      .family = ifa->ifa_family,
+                                      .prefixlen = ifa->ifa_prefixlen,
+                                      .scope = ifa->ifa_scope };
         for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
                 if (a->rta_type == IFA_LOCAL) {
                         if (!copy_addr(a, ret->family, ret->addr))
@@ -305,7 +337,7 @@ int hull_agent_nl_parse_addr(const struct nlmsghdr *h, struct hull_agent_nl_addr
         return have_local || have_address ? 0 : -EBADMSG;
 }
 
-int hull_agent_nl_parse_route(const struct nlmsghdr *h, struct hull_agent_nl_route *ret)
+int hull_nl_parse_route(const struct nlmsghdr *h, struct hull_nl_route *ret)
 {
         const struct rtmsg *rt = NLMSG_DATA(h);
         int len;
@@ -317,12 +349,12 @@ int hull_agent_nl_parse_route(const struct nlmsghdr *h, struct hull_agent_nl_rou
         if (len < 0 || (rt->rtm_family != AF_INET && rt->rtm_family != AF_INET6) ||
             rt->rtm_dst_len > addr_len(rt->rtm_family) * 8)
                 return -EBADMSG;
-        *ret = (struct hull_agent_nl_route){ .family = rt->rtm_family,
-                                             .dst_len = rt->rtm_dst_len,
-                                             .scope = rt->rtm_scope,
-                                             .table = rt->rtm_table,
-                                             .protocol = rt->rtm_protocol,
-                                             .type = rt->rtm_type };
+        *ret = (struct hull_nl_route){ .family = rt->rtm_family,
+                                       .dst_len = rt->rtm_dst_len,
+                                       .scope = rt->rtm_scope,
+                                       .table = rt->rtm_table,
+                                       .protocol = rt->rtm_protocol,
+                                       .type = rt->rtm_type };
         for (; RTA_OK(a, len); a = RTA_NEXT(a, len)) {
                 uint32_t v;
 
@@ -360,13 +392,13 @@ int hull_agent_nl_parse_route(const struct nlmsghdr *h, struct hull_agent_nl_rou
 
 /* ---- the socket ---- */
 
-int hull_agent_nl_open(struct hull_agent_nl **ret, struct hull_error **err)
+int hull_nl_open(struct hull_nl **ret, struct hull_error **err)
 {
         struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
         socklen_t salen = sizeof(sa);
         struct timeval tv = { .tv_sec = 5 };
         _cleanup_close_ int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-        struct hull_agent_nl *nl;
+        struct hull_nl *nl;
 
         if (fd < 0)
                 return hull_error_errno(err, errno, "netlink: socket");
@@ -383,7 +415,7 @@ int hull_agent_nl_open(struct hull_agent_nl **ret, struct hull_error **err)
         return 0;
 }
 
-struct hull_agent_nl *hull_agent_nl_close(struct hull_agent_nl *nl)
+struct hull_nl *hull_nl_close(struct hull_nl *nl)
 {
         if (nl) {
                 hull_closep(&nl->fd);
@@ -392,7 +424,7 @@ struct hull_agent_nl *hull_agent_nl_close(struct hull_agent_nl *nl)
         return NULL;
 }
 
-static int nl_send(struct hull_agent_nl *nl, const void *msg, ssize_t len, const char *what, struct hull_error **err)
+static int nl_send(struct hull_nl *nl, const void *msg, ssize_t len, const char *what, struct hull_error **err)
 {
         struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
 
@@ -405,7 +437,7 @@ static int nl_send(struct hull_agent_nl *nl, const void *msg, ssize_t len, const
 
 /* Reads the replies to seq: each RTM_NEW* message goes to on_msg (a dump ends with NLMSG_DONE); an
  * acknowledgement (NLMSG_ERROR with error 0) ends a change; an error comes back as its errno. */
-static int nl_receive(struct hull_agent_nl *nl, uint32_t seq, const char *what,
+static int nl_receive(struct hull_nl *nl, uint32_t seq, const char *what,
                       int (*on_msg)(const struct nlmsghdr *h, void *userdata), void *userdata, struct hull_error **err)
 {
         _cleanup_free_ uint8_t *buf = malloc(NL_RECV_BUF);
@@ -458,7 +490,7 @@ static int collect_one(const struct nlmsghdr *h, void *userdata)
         struct collect *c = userdata;
         void *grown;
 
-        if (c->n >= HULL_AGENT_NL_LIST_MAX)
+        if (c->n >= HULL_NL_LIST_MAX)
                 return -E2BIG;
         grown = reallocarray(c->items, c->n + 1, c->size);
         if (!grown)
@@ -470,7 +502,7 @@ static int collect_one(const struct nlmsghdr *h, void *userdata)
         return 0;
 }
 
-static int dump(struct hull_agent_nl *nl, uint16_t type, int family, size_t size,
+static int dump(struct hull_nl *nl, uint16_t type, int family, size_t size,
                 int (*parse)(const struct nlmsghdr *h, void *out), void **ret, size_t *ret_n, const char *what,
                 struct hull_error **err)
 {
@@ -479,7 +511,7 @@ static int dump(struct hull_agent_nl *nl, uint16_t type, int family, size_t size
         uint32_t seq = ++nl->seq;
         int r;
 
-        r = nl_send(nl, req, hull_agent_nl_build_dump(req, sizeof(req), type, family, seq), what, err);
+        r = nl_send(nl, req, hull_nl_build_dump(req, sizeof(req), type, family, seq), what, err);
         if (r >= 0)
                 r = nl_receive(nl, seq, what, collect_one, &c, err);
         if (r < 0) {
@@ -493,38 +525,37 @@ static int dump(struct hull_agent_nl *nl, uint16_t type, int family, size_t size
 
 static int parse_link_cb(const struct nlmsghdr *h, void *out)
 {
-        return hull_agent_nl_parse_link(h, out);
+        return hull_nl_parse_link(h, out);
 }
 
 static int parse_addr_cb(const struct nlmsghdr *h, void *out)
 {
-        return hull_agent_nl_parse_addr(h, out);
+        return hull_nl_parse_addr(h, out);
 }
 
 static int parse_route_cb(const struct nlmsghdr *h, void *out)
 {
-        return hull_agent_nl_parse_route(h, out);
+        return hull_nl_parse_route(h, out);
 }
 
-int hull_agent_nl_list_links(struct hull_agent_nl *nl, struct hull_agent_nl_link **ret, size_t *ret_n,
-                             struct hull_error **err)
+int hull_nl_list_links(struct hull_nl *nl, struct hull_nl_link **ret, size_t *ret_n, struct hull_error **err)
 {
         return dump(nl, RTM_GETLINK, AF_UNSPEC, sizeof(**ret), parse_link_cb, (void **)ret, ret_n, "list links", err);
 }
 
-int hull_agent_nl_list_addrs(struct hull_agent_nl *nl, int family, struct hull_agent_nl_addr **ret, size_t *ret_n,
-                             struct hull_error **err)
+int hull_nl_list_addrs(struct hull_nl *nl, int family, struct hull_nl_addr **ret, size_t *ret_n,
+                       struct hull_error **err)
 {
         return dump(nl, RTM_GETADDR, family, sizeof(**ret), parse_addr_cb, (void **)ret, ret_n, "list addresses", err);
 }
 
-int hull_agent_nl_list_routes(struct hull_agent_nl *nl, int family, struct hull_agent_nl_route **ret, size_t *ret_n,
-                              struct hull_error **err)
+int hull_nl_list_routes(struct hull_nl *nl, int family, struct hull_nl_route **ret, size_t *ret_n,
+                        struct hull_error **err)
 {
         return dump(nl, RTM_GETROUTE, family, sizeof(**ret), parse_route_cb, (void **)ret, ret_n, "list routes", err);
 }
 
-static int change(struct hull_agent_nl *nl, const void *req, ssize_t len, uint32_t seq, const char *what,
+static int change(struct hull_nl *nl, const void *req, ssize_t len, uint32_t seq, const char *what,
                   struct hull_error **err)
 {
         int r = nl_send(nl, req, len, what, err);
@@ -532,31 +563,40 @@ static int change(struct hull_agent_nl *nl, const void *req, ssize_t len, uint32
         return r < 0 ? r : nl_receive(nl, seq, what, NULL, NULL, err);
 }
 
-int hull_agent_nl_link_set(struct hull_agent_nl *nl, const struct hull_agent_nl_link *l, unsigned int what,
-                           struct hull_error **err)
+int hull_nl_transact(struct hull_nl *nl, void *req, ssize_t len, const char *what,
+                     int (*on_msg)(const struct nlmsghdr *h, void *userdata), void *userdata, struct hull_error **err)
+{
+        uint32_t seq = ++nl->seq;
+        int r;
+
+        if (len >= (ssize_t)NLMSG_HDRLEN)
+                ((struct nlmsghdr *)req)->nlmsg_seq = seq;
+        r = nl_send(nl, req, len, what, err);
+        return r < 0 ? r : nl_receive(nl, seq, what, on_msg, userdata, err);
+}
+
+int hull_nl_link_set(struct hull_nl *nl, const struct hull_nl_link *l, unsigned int what, struct hull_error **err)
 {
         uint8_t req[256];
         uint32_t seq = ++nl->seq;
 
-        return change(nl, req, hull_agent_nl_build_link_set(req, sizeof(req), seq, l, what), seq, "set link", err);
+        return change(nl, req, hull_nl_build_link_set(req, sizeof(req), seq, l, what), seq, "set link", err);
 }
 
-int hull_agent_nl_addr_change(struct hull_agent_nl *nl, uint16_t type, const struct hull_agent_nl_addr *a,
-                              struct hull_error **err)
+int hull_nl_addr_change(struct hull_nl *nl, uint16_t type, const struct hull_nl_addr *a, struct hull_error **err)
 {
         uint8_t req[128];
         uint32_t seq = ++nl->seq;
 
-        return change(nl, req, hull_agent_nl_build_addr(req, sizeof(req), type, seq, a), seq,
+        return change(nl, req, hull_nl_build_addr(req, sizeof(req), type, seq, a), seq,
                       type == RTM_NEWADDR ? "add address" : "delete address", err);
 }
 
-int hull_agent_nl_route_change(struct hull_agent_nl *nl, uint16_t type, const struct hull_agent_nl_route *r,
-                               struct hull_error **err)
+int hull_nl_route_change(struct hull_nl *nl, uint16_t type, const struct hull_nl_route *r, struct hull_error **err)
 {
         uint8_t req[192];
         uint32_t seq = ++nl->seq;
 
-        return change(nl, req, hull_agent_nl_build_route(req, sizeof(req), type, seq, r), seq,
+        return change(nl, req, hull_nl_build_route(req, sizeof(req), type, seq, r), seq,
                       type == RTM_NEWROUTE ? "add route" : "delete route", err);
 }

@@ -37,14 +37,14 @@ static const struct rtattr *find_attr(const struct nlmsghdr *h, size_t hdr_len, 
 static void test_net_build_addr_layout(void **state)
 {
         uint8_t buf[128];
-        struct hull_agent_nl_addr a = { .index = 7, .family = AF_INET, .prefixlen = 24 };
+        struct hull_nl_addr a = { .index = 7, .family = AF_INET, .prefixlen = 24 };
         const struct nlmsghdr *h = (const void *)buf;
         const struct ifaddrmsg *ifa = NLMSG_DATA(h);
         const struct rtattr *local, *address;
         ssize_t n;
 
         assert_int_equal(inet_pton(AF_INET, "10.0.2.15", a.addr), 1);
-        n = hull_agent_nl_build_addr(buf, sizeof(buf), RTM_NEWADDR, 42, &a);
+        n = hull_nl_build_addr(buf, sizeof(buf), RTM_NEWADDR, 42, &a);
         /* header 16 + ifaddrmsg 8 + two 8-byte attributes */
         assert_int_equal(n, 16 + 8 + 8 + 8);
         assert_int_equal(h->nlmsg_len, n);
@@ -65,7 +65,7 @@ static void test_net_build_addr_layout(void **state)
         /* a delete carries no create flags; IPv6 carries 16-byte addresses */
         a.family = AF_INET6;
         assert_int_equal(inet_pton(AF_INET6, "fd00::5", a.addr), 1);
-        n = hull_agent_nl_build_addr(buf, sizeof(buf), RTM_DELADDR, 43, &a);
+        n = hull_nl_build_addr(buf, sizeof(buf), RTM_DELADDR, 43, &a);
         assert_int_equal(n, 16 + 8 + 20 + 20);
         assert_int_equal(h->nlmsg_flags, NLM_F_REQUEST | NLM_F_ACK);
         assert_int_equal(RTA_PAYLOAD(find_attr(h, sizeof(*ifa), IFA_LOCAL)), 16);
@@ -74,30 +74,30 @@ static void test_net_build_addr_layout(void **state)
 static void test_net_build_refuses_small_buffers(void **state)
 {
         uint8_t buf[40];
-        struct hull_agent_nl_addr a = { .index = 1, .family = AF_INET6, .prefixlen = 64 };
-        struct hull_agent_nl_route r = { .family = AF_INET6, .dst_len = 64, .oif = 2, .has_gateway = true };
-        struct hull_agent_nl_link l = { .index = 1, .name = "eth0", .mtu = 1500 };
+        struct hull_nl_addr a = { .index = 1, .family = AF_INET6, .prefixlen = 64 };
+        struct hull_nl_route r = { .family = AF_INET6, .dst_len = 64, .oif = 2, .has_gateway = true };
+        struct hull_nl_link l = { .index = 1, .name = "eth0", .mtu = 1500 };
 
-        assert_int_equal(hull_agent_nl_build_addr(buf, sizeof(buf), RTM_NEWADDR, 1, &a), -ENOBUFS);
-        assert_int_equal(hull_agent_nl_build_route(buf, sizeof(buf), RTM_NEWROUTE, 1, &r), -ENOBUFS);
-        assert_int_equal(hull_agent_nl_build_link_set(buf, 20, 1, &l, HULL_AGENT_NL_SET_NAME), -ENOBUFS);
-        assert_int_equal(hull_agent_nl_build_dump(buf, 8, RTM_GETLINK, AF_UNSPEC, 1), -ENOBUFS);
-        assert_true(hull_agent_nl_build_dump(buf, sizeof(buf), RTM_GETLINK, AF_UNSPEC, 1) > 0);
+        assert_int_equal(hull_nl_build_addr(buf, sizeof(buf), RTM_NEWADDR, 1, &a), -ENOBUFS);
+        assert_int_equal(hull_nl_build_route(buf, sizeof(buf), RTM_NEWROUTE, 1, &r), -ENOBUFS);
+        assert_int_equal(hull_nl_build_link_set(buf, 20, 1, &l, HULL_NL_SET_NAME), -ENOBUFS);
+        assert_int_equal(hull_nl_build_dump(buf, 8, RTM_GETLINK, AF_UNSPEC, 1), -ENOBUFS);
+        assert_true(hull_nl_build_dump(buf, sizeof(buf), RTM_GETLINK, AF_UNSPEC, 1) > 0);
 }
 
 static void test_net_build_route_and_parse_it_back(void **state)
 {
         uint8_t buf[192];
-        struct hull_agent_nl_route r = { .family = AF_INET,
-                                         .dst_len = 16,
-                                         .oif = 3,
-                                         .has_gateway = true,
-                                         .has_prefsrc = true,
-                                         .scope = RT_SCOPE_UNIVERSE,
-                                         .table = RT_TABLE_MAIN,
-                                         .protocol = RTPROT_BOOT,
-                                         .type = RTN_UNICAST };
-        struct hull_agent_nl_route back;
+        struct hull_nl_route r = { .family = AF_INET,
+                                   .dst_len = 16,
+                                   .oif = 3,
+                                   .has_gateway = true,
+                                   .has_prefsrc = true,
+                                   .scope = RT_SCOPE_UNIVERSE,
+                                   .table = RT_TABLE_MAIN,
+                                   .protocol = RTPROT_BOOT,
+                                   .type = RTN_UNICAST };
+        struct hull_nl_route back;
         struct nlmsghdr *h = (void *)buf;
         const struct rtmsg *rt = NLMSG_DATA(h);
         ssize_t n;
@@ -105,13 +105,13 @@ static void test_net_build_route_and_parse_it_back(void **state)
         assert_int_equal(inet_pton(AF_INET, "10.20.0.0", r.dst), 1);
         assert_int_equal(inet_pton(AF_INET, "10.0.2.2", r.gateway), 1);
         assert_int_equal(inet_pton(AF_INET, "10.0.2.15", r.prefsrc), 1);
-        n = hull_agent_nl_build_route(buf, sizeof(buf), RTM_NEWROUTE, 9, &r);
+        n = hull_nl_build_route(buf, sizeof(buf), RTM_NEWROUTE, 9, &r);
         assert_true(n > 0);
         assert_int_equal(rt->rtm_dst_len, 16);
         assert_int_equal(rt->rtm_table, RT_TABLE_MAIN);
         assert_null(find_attr(h, sizeof(*rt), RTA_TABLE));
         assert_int_equal(*(uint32_t *)RTA_DATA(find_attr(h, sizeof(*rt), RTA_OIF)), 3);
-        assert_int_equal(hull_agent_nl_parse_route(h, &back), 0);
+        assert_int_equal(hull_nl_parse_route(h, &back), 0);
         assert_int_equal(back.family, AF_INET);
         assert_int_equal(back.dst_len, 16);
         assert_memory_equal(back.dst, r.dst, 4);
@@ -124,14 +124,14 @@ static void test_net_build_route_and_parse_it_back(void **state)
         assert_int_equal(back.protocol, RTPROT_BOOT);
 
         /* a default route has no RTA_DST; a table past 255 goes in RTA_TABLE */
-        r = (struct hull_agent_nl_route){ .family = AF_INET6, .has_gateway = true, .table = 1000, .type = RTN_UNICAST };
+        r = (struct hull_nl_route){ .family = AF_INET6, .has_gateway = true, .table = 1000, .type = RTN_UNICAST };
         assert_int_equal(inet_pton(AF_INET6, "fe80::1", r.gateway), 1);
-        n = hull_agent_nl_build_route(buf, sizeof(buf), RTM_NEWROUTE, 10, &r);
+        n = hull_nl_build_route(buf, sizeof(buf), RTM_NEWROUTE, 10, &r);
         assert_true(n > 0);
         assert_null(find_attr(h, sizeof(*rt), RTA_DST));
         assert_int_equal(rt->rtm_table, RT_TABLE_UNSPEC);
         assert_int_equal(*(uint32_t *)RTA_DATA(find_attr(h, sizeof(*rt), RTA_TABLE)), 1000);
-        assert_int_equal(hull_agent_nl_parse_route(h, &back), 0);
+        assert_int_equal(hull_nl_parse_route(h, &back), 0);
         assert_int_equal(back.table, 1000);
         assert_int_equal(back.dst_len, 0);
 }
@@ -139,28 +139,27 @@ static void test_net_build_route_and_parse_it_back(void **state)
 static void test_net_build_link_set_and_parse_it_back(void **state)
 {
         uint8_t buf[256];
-        struct hull_agent_nl_link l = { .index = 4,
-                                        .name = "eth1",
-                                        .mtu = 9000,
-                                        .flags = IFF_UP,
-                                        .hwaddr = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 },
-                                        .hwaddr_len = 6 };
-        struct hull_agent_nl_link back;
+        struct hull_nl_link l = { .index = 4,
+                                  .name = "eth1",
+                                  .mtu = 9000,
+                                  .flags = IFF_UP,
+                                  .hwaddr = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 },
+                                  .hwaddr_len = 6 };
+        struct hull_nl_link back;
         struct nlmsghdr *h = (void *)buf;
         const struct ifinfomsg *ifi = NLMSG_DATA(h);
         const struct rtattr *name;
 
-        assert_true(hull_agent_nl_build_link_set(buf, sizeof(buf), 5, &l,
-                                                 HULL_AGENT_NL_SET_NAME | HULL_AGENT_NL_SET_MTU |
-                                                         HULL_AGENT_NL_SET_HWADDR | HULL_AGENT_NL_SET_UP |
-                                                         HULL_AGENT_NL_SET_NOARP) > 0);
+        assert_true(hull_nl_build_link_set(buf, sizeof(buf), 5, &l,
+                                           HULL_NL_SET_NAME | HULL_NL_SET_MTU | HULL_NL_SET_HWADDR | HULL_NL_SET_UP |
+                                                   HULL_NL_SET_NOARP) > 0);
         assert_int_equal(ifi->ifi_index, 4);
         assert_int_equal(ifi->ifi_change, IFF_UP | IFF_NOARP);
         assert_int_equal(ifi->ifi_flags, IFF_UP); /* NOARP cleared: ARP on */
         name = find_attr(h, sizeof(*ifi), IFLA_IFNAME);
         assert_int_equal(RTA_PAYLOAD(name), 5); /* "eth1" and its NUL */
         assert_string_equal(RTA_DATA(name), "eth1");
-        assert_int_equal(hull_agent_nl_parse_link(h, &back), 0);
+        assert_int_equal(hull_nl_parse_link(h, &back), 0);
         assert_int_equal(back.index, 4);
         assert_string_equal(back.name, "eth1");
         assert_int_equal(back.mtu, 9000);
@@ -168,7 +167,7 @@ static void test_net_build_link_set_and_parse_it_back(void **state)
         assert_memory_equal(back.hwaddr, l.hwaddr, 6);
 
         /* only what is asked for is sent */
-        assert_true(hull_agent_nl_build_link_set(buf, sizeof(buf), 6, &l, HULL_AGENT_NL_SET_MTU) > 0);
+        assert_true(hull_nl_build_link_set(buf, sizeof(buf), 6, &l, HULL_NL_SET_MTU) > 0);
         assert_int_equal(ifi->ifi_change, 0);
         assert_null(find_attr(h, sizeof(*ifi), IFLA_IFNAME));
         assert_non_null(find_attr(h, sizeof(*ifi), IFLA_MTU));
@@ -178,36 +177,36 @@ static void test_net_parsers_reject_malformed_messages(void **state)
 {
         uint8_t buf[192];
         struct nlmsghdr *h = (void *)buf;
-        struct hull_agent_nl_addr a = { .index = 2, .family = AF_INET, .prefixlen = 8 }, pa;
-        struct hull_agent_nl_route pr;
-        struct hull_agent_nl_link pl;
+        struct hull_nl_addr a = { .index = 2, .family = AF_INET, .prefixlen = 8 }, pa;
+        struct hull_nl_route pr;
+        struct hull_nl_link pl;
         struct rtattr *attr;
         ssize_t n;
 
-        n = hull_agent_nl_build_addr(buf, sizeof(buf), RTM_NEWADDR, 1, &a);
-        assert_int_equal(hull_agent_nl_parse_addr(h, &pa), 0);
+        n = hull_nl_build_addr(buf, sizeof(buf), RTM_NEWADDR, 1, &a);
+        assert_int_equal(hull_nl_parse_addr(h, &pa), 0);
         assert_int_equal(pa.index, 2);
         assert_int_equal(pa.prefixlen, 8);
         /* the wrong message type for each parser */
-        assert_int_equal(hull_agent_nl_parse_route(h, &pr), -EBADMSG);
-        assert_int_equal(hull_agent_nl_parse_link(h, &pl), -EBADMSG);
+        assert_int_equal(hull_nl_parse_route(h, &pr), -EBADMSG);
+        assert_int_equal(hull_nl_parse_link(h, &pl), -EBADMSG);
         /* an IPv4 address attribute of 3 bytes */
         attr = (struct rtattr *)(buf + NLMSG_SPACE(sizeof(struct ifaddrmsg)));
         attr->rta_len = RTA_LENGTH(3);
-        assert_int_equal(hull_agent_nl_parse_addr(h, &pa), -EBADMSG);
+        assert_int_equal(hull_nl_parse_addr(h, &pa), -EBADMSG);
         /* shorter than its fixed header */
         h->nlmsg_len = NLMSG_LENGTH(2);
-        assert_int_equal(hull_agent_nl_parse_addr(h, &pa), -EBADMSG);
+        assert_int_equal(hull_nl_parse_addr(h, &pa), -EBADMSG);
         /* a family that is neither */
-        n = hull_agent_nl_build_addr(buf, sizeof(buf), RTM_NEWADDR, 1, &a);
+        n = hull_nl_build_addr(buf, sizeof(buf), RTM_NEWADDR, 1, &a);
         assert_true(n > 0);
         ((struct ifaddrmsg *)NLMSG_DATA(h))->ifa_family = AF_UNIX;
-        assert_int_equal(hull_agent_nl_parse_addr(h, &pa), -EBADMSG);
+        assert_int_equal(hull_nl_parse_addr(h, &pa), -EBADMSG);
         /* a route whose prefix is longer than its family's address */
         h->nlmsg_type = RTM_NEWROUTE;
         h->nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
         *(struct rtmsg *)NLMSG_DATA(h) = (struct rtmsg){ .rtm_family = AF_INET, .rtm_dst_len = 33 };
-        assert_int_equal(hull_agent_nl_parse_route(h, &pr), -EBADMSG);
+        assert_int_equal(hull_nl_parse_route(h, &pr), -EBADMSG);
 }
 
 /* ---- Kata's text forms ---- */
@@ -322,7 +321,7 @@ static bool has_address(const Types__Interface *i, const char *addr, const char 
 
 static void test_net_update_and_list_interface_in_a_netns(void **state)
 {
-        _cleanup_(hull_agent_nl_closep) struct hull_agent_nl *nl = NULL;
+        _cleanup_(hull_nl_closep) struct hull_nl *nl = NULL;
         _cleanup_error_ struct hull_error *e = NULL;
         Types__Interface want = TYPES__INTERFACE__INIT;
         Types__IPAddress *ips[3];
@@ -332,7 +331,7 @@ static void test_net_update_and_list_interface_in_a_netns(void **state)
         bool found = false;
 
         NEED_NETNS();
-        assert_int_equal(hull_agent_nl_open(&nl, &e), 0);
+        assert_int_equal(hull_nl_open(&nl, &e), 0);
         ips[0] = ipaddr("127.0.0.1", "8");
         ips[1] = ipaddr("10.9.8.7", "24");
         ips[2] = ipaddr("fd00:9::7", "64");
@@ -414,7 +413,7 @@ static Types__Route *route(const char *dest, const char *gw, const char *dev, ui
 
 static void test_net_update_and_list_routes_in_a_netns(void **state)
 {
-        _cleanup_(hull_agent_nl_closep) struct hull_agent_nl *nl = NULL;
+        _cleanup_(hull_nl_closep) struct hull_nl *nl = NULL;
         _cleanup_error_ struct hull_error *e = NULL;
         Types__Route *rs[3];
         Grpc__Routes want = GRPC__ROUTES__INIT, *got = NULL, *again = NULL;
@@ -422,7 +421,7 @@ static void test_net_update_and_list_routes_in_a_netns(void **state)
         bool via = false, link = false;
 
         NEED_NETNS();
-        assert_int_equal(hull_agent_nl_open(&nl, &e), 0);
+        assert_int_equal(hull_nl_open(&nl, &e), 0);
         /* the previous test left lo up with 10.9.8.7/24 */
         rs[0] = route("10.20.0.0/16", "10.9.8.1", "lo", RT_SCOPE_UNIVERSE);
         rs[1] = route("10.30.0.0/24", "", "lo", RT_SCOPE_LINK); /* added first: no gateway */
