@@ -182,9 +182,18 @@ bool hull_oci_monitor_alive(const struct hull_oci_container *c)
 
 int hull_oci_connect(const struct hull_oci_container *c, struct hull_task_client **ret, struct hull_error **err)
 {
+        int r;
+
         if (!hull_oci_monitor_alive(c))
                 return hull_error_set(err, ESRCH, "container \"%s\": its monitor is not running", c->id);
-        return hull_task_client_connect(c->dir, ret, err);
+        r = hull_task_client_connect(c->dir, ret, err);
+        if (r == -ENOENT || r == -ECONNREFUSED) {
+                /* The monitor removes its socket first when its container has stopped and it is on its way out. */
+                if (err)
+                        *err = hull_error_free(*err);
+                return hull_error_set(err, ESRCH, "container \"%s\" has stopped", c->id);
+        }
+        return r;
 }
 
 static const char *status_name(Containerd__V1__Types__Status s)
