@@ -285,6 +285,7 @@ void *hull_vcpu_thread(void *arg)
         sigemptyset(&set);
         sigaddset(&set, HULL_VCPU_KICK_SIGNAL);
         pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+        hull_vmm_thread_confine(v->vmm, HULL_VMM_THREAD_VCPU);
         for (;;) {
                 if (!hull_vmm_vcpu_may_run(v->vmm))
                         break;

@@ -213,10 +213,24 @@ static int on_loop_quit(struct hull_loop_source *src, int fd, uint32_t events, v
         return 0;
 }
 
+void hull_vmm_thread_confine(struct hull_vmm *vmm, enum hull_vmm_thread_kind kind)
+{
+        int r;
+
+        if (vmm->cfg.no_seccomp)
+                return;
+        r = hull_vmm_seccomp_install(kind);
+        if (r < 0)
+                hull_vmm_fail(vmm, HULL_VMM_EXIT_ERROR, "seccomp filter for a VMM thread: %s", strerror(-r));
+}
+
 static void *event_thread(void *arg)
 {
         struct hull_vmm *vmm = arg;
-        int r = hull_loop_run(vmm->loop);
+        int r;
+
+        hull_vmm_thread_confine(vmm, HULL_VMM_THREAD_EVENT);
+        r = hull_loop_run(vmm->loop);
 
         if (r < 0)
                 hull_vmm_fail(vmm, HULL_VMM_EXIT_ERROR, "event loop: %s", strerror(-r));

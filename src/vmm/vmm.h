@@ -36,6 +36,7 @@ struct hull_vmm_config {
         uint64_t entry;
         bool long_mode;
         int console_fd; /* the serial port's output goes here; -1: discarded */
+        bool no_seccomp; /* leave the VMM threads without their seccomp filter (debugging) */
 
         /* virtio-mmio devices, announced on the kernel command line (virtio_mmio.device=). */
         const char *vsock_uds; /* hybrid vsock: the unix socket to listen on; NULL: no vsock device */

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -65,6 +66,7 @@ struct rec {
         uint64_t val[32];
         uint32_t len[32];
         struct hull_vmm *vmm;
+        int socket_errno; /* what socket() gave a device callback on a vCPU thread (port offset 6) */
 };
 
 static void rec_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
@@ -78,6 +80,12 @@ static void rec_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t 
                 r->val[r->n] = v;
                 r->len[r->n] = len;
                 r->n++;
+        }
+        if (off == 6) {
+                int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+                r->socket_errno = fd < 0 ? errno : 0;
+                if (fd >= 0)
+                        close(fd);
         }
         if (off == 7 && r->vmm) /* the guest's "done" port */
                 hull_vmm_fail(r->vmm, HULL_VMM_EXIT_POWEROFF, "done");
@@ -459,6 +467,26 @@ static void test_vmm_serial_registers_as_linux_probes_them(void **state)
         tiny_end(&t);
 }
 
+static void test_vmm_threads_are_confined_by_seccomp(void **state)
+{
+        static const uint8_t code[] = {
+                0xE6, 0x16, /* out 0x16, al: the device tries socket() on this vCPU thread */
+                0xE6, 0x17, 0xEB, 0xFE, /* done */
+        };
+        struct tiny t;
+        const char *why;
+        int fd;
+
+        tiny_start(&t, code, sizeof(code), false);
+        assert_int_equal(tiny_wait(&t, &why), HULL_VMM_EXIT_POWEROFF);
+        assert_int_equal(t.io.socket_errno, EPERM);
+        /* The filter is the VMM threads' only: this thread may still make sockets. */
+        fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        assert_true(fd >= 0);
+        close(fd);
+        tiny_end(&t);
+}
+
 static void test_vmm_triple_fault_ends_the_vm_as_reset(void **state)
 {
         static const uint8_t code[] = { 0x0F, 0x0B }; /* ud2 with no IDT: #UD, #DF, shutdown */
@@ -592,6 +620,7 @@ int main(void)
                 cmocka_unit_test(test_vmm_real_mode_guest_does_port_io),
                 cmocka_unit_test(test_vmm_long_mode_guest_does_mmio),
                 cmocka_unit_test(test_vmm_serial_registers_as_linux_probes_them),
+                cmocka_unit_test(test_vmm_threads_are_confined_by_seccomp),
                 cmocka_unit_test(test_vmm_triple_fault_ends_the_vm_as_reset),
                 cmocka_unit_test(test_vmm_i8042_reset_ends_the_vm),
                 cmocka_unit_test(test_vmm_stop_ends_a_spinning_guest),
