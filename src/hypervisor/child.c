@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -21,7 +22,8 @@ static int pidfd_open_(pid_t pid)
 }
 
 /* Runs in the forked child: only async-signal-safe calls from here to execve(). */
-static _noreturn_ void child_exec(char *const argv[], const int *src, size_t n, int err_pipe, pid_t parent)
+static _noreturn_ void child_exec(char *const argv[], const int *src, size_t n, int err_pipe, pid_t parent,
+                                  int netns_fd)
 {
         int tmp[HULL_CHILD_MAX_FDS + 3];
         sigset_t all;
@@ -38,6 +40,9 @@ static _noreturn_ void child_exec(char *const argv[], const int *src, size_t n, 
                         signal(s, SIG_DFL);
         /* Its own session: a Ctrl-C at hull's terminal is for hull, which then stops the VM. */
         setsid();
+        /* The pod's network namespace (the fd is close-on-exec and closed below anyway). */
+        if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) < 0)
+                goto fail;
         /* Move the error pipe (close-on-exec) and every source above the highest target first, so that no dup2()
          * clobbers one not yet moved. */
         e = fcntl(err_pipe, F_DUPFD_CLOEXEC, (int)n);
@@ -66,6 +71,12 @@ fail:
 
 int hull_child_spawn(char *const argv[], const int *pass_fds, size_t n_pass_fds, const char *log_path,
                      struct hull_child *ret, struct hull_error **err)
+{
+        return hull_child_spawn_netns(argv, pass_fds, n_pass_fds, log_path, -1, ret, err);
+}
+
+int hull_child_spawn_netns(char *const argv[], const int *pass_fds, size_t n_pass_fds, const char *log_path,
+                           int netns_fd, struct hull_child *ret, struct hull_error **err)
 {
         _cleanup_close_ int devnull = -1, log_fd = -1, pidfd = -1;
         int src[HULL_CHILD_MAX_FDS + 3];
@@ -100,7 +111,7 @@ int hull_child_spawn(char *const argv[], const int *pass_fds, size_t n_pass_fds,
                 return hull_error_errno(err, e, "fork for %s", argv[0]);
         }
         if (pid == 0)
-                child_exec(argv, src, n_pass_fds + 3, pipefd[1], parent);
+                child_exec(argv, src, n_pass_fds + 3, pipefd[1], parent, netns_fd);
 
         close(pipefd[1]);
         pidfd = pidfd_open_(pid);

@@ -30,6 +30,9 @@ struct hull_child {
  * here, not as an exit status. */
 int hull_child_spawn(char *const argv[], const int *pass_fds, size_t n_pass_fds, const char *log_path,
                      struct hull_child *ret, struct hull_error **err);
+/* The same, the child entering the network namespace netns_fd (setns, before exec; -1: the caller's). */
+int hull_child_spawn_netns(char *const argv[], const int *pass_fds, size_t n_pass_fds, const char *log_path,
+                           int netns_fd, struct hull_child *ret, struct hull_error **err);
 
 /* Wait up to timeout_ms (-1: forever) for the child to exit and reap it. Returns 1 when it exited (status in
  * child->status), 0 on timeout. */

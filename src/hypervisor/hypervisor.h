@@ -98,7 +98,8 @@ struct hull_hv_desc {
         enum hull_hv_channel_pref channel;
         uint32_t agent_port; /* vsock port of the agent; 0: HULL_HV_AGENT_PORT */
 
-        char *netns_path; /* not used yet: the network namespace the VMM should run in */
+        char *netns_path; /* the network namespace the VMM runs in (QEMU; the builtin VMM stays in hull's); NULL: hull's
+                           */
 
         struct hull_hv_device *devices; /* cold-plugged at start */
         size_t n_devices;

@@ -1,5 +1,6 @@
 /* The QEMU driver: decides accelerator and agent channel, runs virtiofsd and QEMU as hull's children, knows QEMU is
  * up from the QMP greeting, drives pause/resume/quit over QMP, and turns QEMU's exit (pidfd) into an event. */
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -290,7 +291,7 @@ static int start_failed(struct qemu *q, int r, struct hull_error **err)
 static int do_start(struct hull_hypervisor *hv, struct qemu *q, struct hull_error **err)
 {
         const struct hull_hv_desc *d = &hv->desc;
-        _cleanup_close_ int qmp_listen = -1, agent_listen = -1, qmp_fd = -1;
+        _cleanup_close_ int qmp_listen = -1, agent_listen = -1, qmp_fd = -1, netns = -1;
         _cleanup_strv_ char **argv = NULL;
         _cleanup_free_ int *net_fds = NULL;
         int pass[HULL_CHILD_MAX_FDS];
@@ -378,7 +379,13 @@ static int do_start(struct hull_hypervisor *hv, struct qemu *q, struct hull_erro
                         hull_buf_printf(&line, "%s%s", a == argv ? "" : " ", *a);
                 log_debug("sandbox=%s qemu: %s", hv_id(hv), line.data ? line.data : "");
         }
-        r = hull_child_spawn(argv, pass, n_pass, q->qemu_log, &q->child, err);
+        /* The pod's network namespace is where the VMM runs (its taps are there; the unix sockets are paths). */
+        if (d->netns_path) {
+                netns = open(d->netns_path, O_RDONLY | O_CLOEXEC);
+                if (netns < 0)
+                        return hull_error_errno(err, errno, "qemu: network namespace %s", d->netns_path);
+        }
+        r = hull_child_spawn_netns(argv, pass, n_pass, q->qemu_log, netns, &q->child, err);
         if (r < 0)
                 return hull_error_prefix(err, "qemu"), r;
 
