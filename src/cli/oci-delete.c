@@ -15,6 +15,7 @@
 #include "error.h"
 #include "log.h"
 #include "oci.h"
+#include "sandbox/network.h"
 #include "sandbox/state.h"
 #include "task-client.h"
 
@@ -109,6 +110,9 @@ int hull_oci_delete_dead(const struct hull_oci_container *c, struct hull_error *
                  * not recorded yet). */
                 return hull_error_set(err, EBUSY, "container \"%s\" is in use (its lock is held)", c->id);
         }
+        /* The taps went with the VMM; the tc filters on the pod's veth stay until removed (docs/sandbox.md). */
+        if (hull_network_cleanup_state_dir(c->dir, err) < 0)
+                return -EIO;
         return remove_state_dir(c->dir, err);
 }
 

@@ -21,6 +21,7 @@
 #include "loop.h"
 #include "rpc/pb.h"
 #include "sandbox/agent-client.h"
+#include "sandbox/network.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/spec.h"
 #include "sandbox/state.h"
@@ -36,6 +37,7 @@ struct hull_sandbox {
         struct hull_state *state;
         struct hull_hypervisor *hv;
         struct hull_agent *agent;
+        struct hull_network *net; /* the pod's interfaces mirrored into the VM; NULL: none */
         bool shared_mounted;
         bool running;
         bool dead;
@@ -411,6 +413,8 @@ int hull_sandbox_new(const struct hull_sandbox_opts *o, struct hull_sandbox **re
 {
         _cleanup_(hull_sandbox_freep) struct hull_sandbox *sb = calloc(1, sizeof(*sb));
         const struct hull_config_warning *w;
+        enum hull_network_mode mode;
+        const char *netns = NULL;
         size_t nw;
         int r;
 
@@ -439,6 +443,15 @@ int hull_sandbox_new(const struct hull_sandbox_opts *o, struct hull_sandbox **re
             !(sb->desc.shared_dir = strdup(sb->shared_dir)))
                 return hull_error_oom(err);
         sb->desc.debug = sb->desc.debug || o->debug;
+        r = hull_network_spec_mode(o->spec, &mode, &netns, err);
+        if (r < 0)
+                return hull_error_prefix(err, "sandbox %s", sb->id);
+        if (mode == HULL_NETWORK_POD && !(sb->desc.netns_path = strdup(netns)))
+                return hull_error_oom(err);
+        if (mode == HULL_NETWORK_HOST)
+                log_info("sandbox %s: the spec has no network namespace (host network): the VM has a network of its "
+                         "own with lo only",
+                         sb->id);
         if (sb->cfg->agent.server_port)
                 sb->desc.agent_port = sb->cfg->agent.server_port;
         *ret = TAKE_PTR(sb);
@@ -511,19 +524,14 @@ static void create_sandbox_done(int r, const ProtobufCMessage *resp, const struc
         ready_end(sb, 0, NULL);
 }
 
-static void agent_ready(int r, const ProtobufCMessage *resp, const struct hull_error *err, void *userdata)
+static void create_sandbox(struct hull_sandbox *sb)
 {
-        struct hull_sandbox *sb = userdata;
         Grpc__CreateSandboxRequest req = GRPC__CREATE_SANDBOX_REQUEST__INIT;
         Grpc__Storage st = GRPC__STORAGE__INIT, *sts[1] = { &st };
         char *opts[] = { (char *)"nodev" };
         _cleanup_error_ struct hull_error *e = NULL;
+        int r;
 
-        if (r < 0) {
-                hull_error_set(&e, -r, "%s", hull_error_message(err));
-                ready_end(sb, r, e);
-                return;
-        }
         req.sandbox_id = sb->id;
         req.hostname = sb->id;
         if (sb->desc.shared_dir) {
@@ -542,6 +550,39 @@ static void agent_ready(int r, const ProtobufCMessage *resp, const struct hull_e
                 ready_end(sb, r, e);
 }
 
+/* The guest has the pod's addresses and routes: now the sandbox (Kata's order). */
+static void network_ready(int r, const struct hull_error *err, void *userdata)
+{
+        struct hull_sandbox *sb = userdata;
+        _cleanup_error_ struct hull_error *e = NULL;
+
+        if (r < 0) {
+                hull_error_set(&e, -r, "network: %s", hull_error_message(err));
+                ready_end(sb, r, e);
+                return;
+        }
+        create_sandbox(sb);
+}
+
+static void agent_ready(int r, const ProtobufCMessage *resp, const struct hull_error *err, void *userdata)
+{
+        struct hull_sandbox *sb = userdata;
+        _cleanup_error_ struct hull_error *e = NULL;
+
+        if (r < 0) {
+                hull_error_set(&e, -r, "%s", hull_error_message(err));
+                ready_end(sb, r, e);
+                return;
+        }
+        if (sb->net) {
+                r = hull_network_configure_guest(sb->net, sb->agent, network_ready, sb, &e);
+                if (r < 0)
+                        ready_end(sb, r, e);
+                return;
+        }
+        create_sandbox(sb);
+}
+
 static void record_processes(struct hull_sandbox *sb)
 {
         pid_t pids[8];
@@ -553,6 +594,28 @@ static void record_processes(struct hull_sandbox *sb)
                 hull_state_add_process(sb->state, i == 0 ? hull_hypervisor_name(sb->hv) : "virtiofsd", pids[i]);
         if (hull_state_write(sb->state_dir, sb->state, NULL) < 0)
                 log_warn("sandbox %s: cannot write state.json", sb->id);
+}
+
+/* The pod's interfaces: looked at, recorded in state.json, then the taps and tc redirects made and the taps given to
+ * the VM. A namespace with no interface to mirror (podman's --network none) needs nothing but the VMM in it. */
+static int setup_network(struct hull_sandbox *sb, struct hull_error **err)
+{
+        int r;
+
+        r = hull_network_new(sb->desc.netns_path, &sb->net, err);
+        if (r < 0)
+                return r;
+        if (hull_network_n_interfaces(sb->net) == 0) {
+                sb->net = hull_network_free(sb->net);
+                return 0;
+        }
+        if (sb->state) {
+                if (hull_network_record(sb->net, sb->state) < 0)
+                        return hull_error_oom(err);
+                if (hull_state_write(sb->state_dir, sb->state, err) < 0)
+                        return -EIO;
+        }
+        return hull_network_attach(sb->net, sb->hv, err);
 }
 
 int hull_sandbox_start(struct hull_sandbox *sb, hull_sandbox_ready_cb cb, void *userdata, struct hull_error **err)
@@ -568,6 +631,11 @@ int hull_sandbox_start(struct hull_sandbox *sb, hull_sandbox_ready_cb cb, void *
         r = hull_hypervisor_new(sb->cfg->hypervisor_kind, &sb->desc, sb->loop, hv_event, sb, &sb->hv, err);
         if (r < 0)
                 return hull_error_prefix(err, "sandbox %s", sb->id);
+        if (sb->desc.netns_path) {
+                r = setup_network(sb, err);
+                if (r < 0)
+                        return hull_error_prefix(err, "sandbox %s", sb->id);
+        }
         /* Recorded before it is made: a reader finds the VMM's pid once it exists (and start_time guards reuse). */
         if (sb->state && hull_state_write(sb->state_dir, sb->state, err) < 0)
                 return -EIO;
@@ -637,6 +705,14 @@ void hull_sandbox_stop(struct hull_sandbox *sb)
                 if (hull_hypervisor_stop(sb->hv, 2000, &status, &e) < 0)
                         log_warn("sandbox %s: stop VM: %s", sb->id, hull_error_message(e));
                 sb->hv = hull_hypervisor_free(sb->hv);
+        }
+        /* After the VMM: its tap fds are closed, the taps go with hull's removal. */
+        if (sb->net) {
+                sb->net = hull_network_free(sb->net);
+                if (sb->state) {
+                        hull_state_set(&sb->state->netns, NULL);
+                        sb->state->n_interfaces = 0;
+                }
         }
         if (sb->shared_mounted) {
                 if (hull_sandbox_remove_tree(sb->shared_dir, false) < 0)

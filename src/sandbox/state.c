@@ -22,6 +22,7 @@ void hull_state_clear(struct hull_state *st)
         free(st->config);
         free(st->created);
         free(st->status);
+        free(st->netns);
         if (st->annotations)
                 json_object_put(st->annotations);
         hull_state_init(st);
@@ -110,6 +111,36 @@ fail:
         return -ENOMEM;
 }
 
+/* "network": { "netns": PATH, "interfaces": [ { "veth": .., "tap": .., "own_ingress": bool } ] } */
+static int add_network(struct json_object *o, const struct hull_state *st)
+{
+        struct json_object *net = json_object_new_object(), *ifs = json_object_new_array();
+
+        if (!net || !ifs || add_str(net, "netns", st->netns) < 0)
+                goto fail;
+        for (size_t i = 0; i < st->n_interfaces; i++) {
+                const struct hull_state_interface *si = &st->interfaces[i];
+                struct json_object *e = json_object_new_object(), *b = json_object_new_boolean(si->own_ingress);
+
+                if (!e || !b || add_str(e, "veth", si->veth) < 0 || add_str(e, "tap", si->tap) < 0 ||
+                    json_object_object_add(e, "own_ingress", b) < 0 || json_object_array_add(ifs, e) < 0) {
+                        json_object_put(b);
+                        json_object_put(e);
+                        goto fail;
+                }
+        }
+        if (json_object_object_add(net, "interfaces", ifs) < 0)
+                goto fail;
+        ifs = NULL;
+        if (json_object_object_add(o, "network", net) < 0)
+                goto fail;
+        return 0;
+fail:
+        json_object_put(ifs);
+        json_object_put(net);
+        return -ENOMEM;
+}
+
 int hull_state_to_json(const struct hull_state *st, char **ret, struct hull_error **err)
 {
         struct json_object *o = json_object_new_object(), *procs = json_object_new_array();
@@ -133,6 +164,8 @@ int hull_state_to_json(const struct hull_state *st, char **ret, struct hull_erro
         if (json_object_object_add(o, "processes", procs) < 0)
                 goto out;
         procs = NULL;
+        if (st->netns && add_network(o, st) < 0)
+                goto out;
         *ret = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         r = *ret ? 0 : -ENOMEM;
 out:
@@ -162,6 +195,47 @@ static bool get_int(struct json_object *o, const char *key, int64_t min, int64_t
                 return false;
         *ret = i;
         return true;
+}
+
+/* An interface name as the kernel allows it: 1..15 bytes, no '/', no whitespace. */
+static bool ifname_ok(const char *s)
+{
+        size_t n = s ? strlen(s) : 0;
+
+        if (n == 0 || n >= HULL_STATE_IFNAME_MAX || streq(s, ".") || streq(s, ".."))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (s[i] == '/' || s[i] == ':' || (unsigned char)s[i] <= ' ')
+                        return false;
+        return true;
+}
+
+static void read_network(struct json_object *net, struct hull_state *st)
+{
+        struct json_object *ifs, *b;
+        const char *ns = get_str(net, "netns");
+        size_t n;
+
+        if (!ns || ns[0] != '/' || hull_state_set(&st->netns, ns) < 0)
+                return;
+        if (!json_object_object_get_ex(net, "interfaces", &ifs) || !json_object_is_type(ifs, json_type_array))
+                return;
+        n = json_object_array_length(ifs);
+        for (size_t k = 0; k < n && st->n_interfaces < HULL_STATE_MAX_INTERFACES; k++) {
+                struct json_object *e = json_object_array_get_idx(ifs, k);
+                struct hull_state_interface *si = &st->interfaces[st->n_interfaces];
+                const char *veth = json_object_is_type(e, json_type_object) ? get_str(e, "veth") : NULL;
+                const char *tap = veth ? get_str(e, "tap") : NULL;
+
+                if (!ifname_ok(veth) || !ifname_ok(tap))
+                        continue;
+                memset(si, 0, sizeof(*si));
+                snprintf(si->veth, sizeof(si->veth), "%s", veth);
+                snprintf(si->tap, sizeof(si->tap), "%s", tap);
+                si->own_ingress = json_object_object_get_ex(e, "own_ingress", &b) &&
+                        json_object_is_type(b, json_type_boolean) && json_object_get_boolean(b);
+                st->n_interfaces++;
+        }
 }
 
 int hull_state_from_json(const char *data, size_t len, struct hull_state *st, struct hull_error **err)
@@ -223,6 +297,8 @@ int hull_state_from_json(const char *data, size_t len, struct hull_state *st, st
                         st->n_processes++;
                 }
         }
+        if (json_object_object_get_ex(o, "network", &v) && json_object_is_type(v, json_type_object))
+                read_network(v, st);
         json_object_put(o);
         return 0;
 }

@@ -16,11 +16,21 @@ struct json_object;
 #define HULL_STATE_FILE "state.json"
 #define HULL_STATE_MAX_SIZE (1u << 20)
 #define HULL_STATE_MAX_PROCESSES 64
+#define HULL_STATE_MAX_INTERFACES 8
+#define HULL_STATE_IFNAME_MAX 16 /* IFNAMSIZ */
 
 struct hull_state_process {
         char what[32]; /* "qemu", "virtiofsd", ... */
         pid_t pid;
         uint64_t start_time; /* field 22 of /proc/<pid>/stat */
+};
+
+/* A pod interface hull mirrors into the VM (src/sandbox/network.c): recorded before the tap and the tc filters are
+ * made, so that whoever cleans up after a crash can remove them. */
+struct hull_state_interface {
+        char veth[HULL_STATE_IFNAME_MAX]; /* the pod's device (carries the filter veth -> tap) */
+        char tap[HULL_STATE_IFNAME_MAX]; /* the tap hull makes */
+        bool own_ingress; /* the veth had no ingress qdisc: hull adds it and removes it */
 };
 
 struct hull_state {
@@ -35,6 +45,9 @@ struct hull_state {
         struct json_object *annotations; /* an object or NULL */
         struct hull_state_process processes[HULL_STATE_MAX_PROCESSES];
         size_t n_processes;
+        char *netns; /* the pod's network namespace (a path) holding the interfaces below; NULL: none */
+        struct hull_state_interface interfaces[HULL_STATE_MAX_INTERFACES];
+        size_t n_interfaces;
 };
 
 /* An empty state (exit_status -1); free what it points to with hull_state_clear(). */

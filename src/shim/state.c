@@ -15,6 +15,7 @@
 #include "error.h"
 #include "fd.h"
 #include "log.h"
+#include "sandbox/network.h"
 #include "shim.h"
 
 #define STATE_JSON_MAX (1u << 20)
@@ -274,6 +275,11 @@ int hull_shim_cleanup_dead(const struct hull_shim_paths *p, struct hull_error **
                         log_warn("cleanup: %s is not a JSON object", state_path);
                 }
                 json_object_put(root);
+        }
+        /* The tc filters (and taps) the sandbox made in the pod's network namespace (docs/sandbox.md). */
+        if (hull_network_cleanup_state_dir(p->state_dir, err) < 0) {
+                log_warn("cleanup: %s", hull_error_message(err ? *err : NULL));
+                hull_error_free(err ? TAKE_PTR(*err) : NULL);
         }
         /* FTW_MOUNT: never descend into a mount (the sandbox's mounts live in the dead shim's namespace). */
         if (lstat(p->state_dir, &st) == 0 && nftw(p->state_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
