@@ -247,8 +247,11 @@ static void create_done(int r, const ProtobufCMessage *resp, const struct hull_e
 {
         struct op *o = userdata;
 
-        if (r >= 0)
+        if (r >= 0) {
                 o->c->in_guest = true;
+                /* A phase mark of the start-time split (docs/performance.md, bench/hullbench/figures.py). */
+                log_debug("container %s: CreateContainer done", o->c->id);
+        }
         op_end(o, r, err);
 }
 
@@ -421,6 +424,11 @@ static void started(int r, const ProtobufCMessage *resp, const struct hull_error
                 return;
         }
         p->status = HULL_PROCESS_RUNNING;
+        /* A phase mark of the start-time split (docs/performance.md, bench/hullbench/figures.py). */
+        if (*p->exec_id)
+                log_debug("container %s/%s: ExecProcess done", o->c->id, p->exec_id);
+        else
+                log_debug("container %s: StartContainer done", o->c->id);
         ro.loop = o->c->loop;
         ro.agent = o->c->agent;
         ro.container_id = o->c->id;

@@ -640,6 +640,8 @@ int hull_sandbox_start(struct hull_sandbox *sb, hull_sandbox_ready_cb cb, void *
         if (sb->state && hull_state_write(sb->state_dir, sb->state, err) < 0)
                 return -EIO;
         sb->started_usec = hull_now_usec();
+        /* A phase mark of the start-time split (docs/performance.md, bench/hullbench/figures.py). */
+        log_debug("sandbox %s: starting the VM", sb->id);
         r = hull_hypervisor_start(sb->hv, err);
         if (r < 0)
                 return hull_error_prefix(err, "sandbox %s: start VM", sb->id);
