@@ -183,6 +183,41 @@ def quiet_config(src, section, dest):
     return dest
 
 
+def config_with(src, section, changes, dest):
+    """Copy the configuration file src to dest with string keys of [section] set (changes = {key: value}; a key the
+    section lacks is added to it); dest, or None when src cannot be read."""
+    try:
+        with open(src) as f:
+            text = f.read()
+    except OSError:
+        return None
+    left = dict(changes)
+    out, cur = [], None
+
+    def flush():
+        for k, v in left.items():
+            out.append("%s = %s" % (k, json.dumps(str(v))))
+        left.clear()
+    for line in text.splitlines():
+        m = re.match(r"^\s*\[([^\]]+)\]", line)
+        if m:
+            if cur == section:
+                flush()
+            cur = m.group(1)
+        m = re.match(r"^\s*([A-Za-z0-9_]+)\s*=", line)
+        if m and cur == section and m.group(1) in left:
+            line = "%s = %s" % (m.group(1), json.dumps(str(left.pop(m.group(1)))))
+        out.append(line)
+    if cur == section:
+        flush()
+    if left:
+        out.append("[%s]" % section)
+        flush()
+    with open(dest, "w") as f:
+        f.write("\n".join(out) + "\n")
+    return dest
+
+
 def config_value(path, section, key):
     try:
         with open(path, "rb") as f:

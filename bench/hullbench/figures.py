@@ -10,8 +10,8 @@ import tempfile
 import threading
 import time
 
-from .common import (NA, Row, children, config_value, descendants, median, mem_available_kib, mib, pss_kib,
-                     qemu_memory)
+from .common import (NA, Row, children, config_value, config_with, descendants, median, mem_available_kib, mib,
+                     pss_kib, qemu_memory, rss_kib)
 from . import ctrd as ctrd_mod
 from .guest import AgentSandbox, need_agent_stack
 
@@ -29,6 +29,17 @@ PHASES = [
     ("teardown", "teardown (VM stop, virtiofsd, sockets, front end exit)"),
 ]
 DENSITY_N = (1, 5, 10, 20)
+# hull's trimmed kernel + agent-only initramfs (hull column) vs Debian's cloud kernel + module initramfs (reference).
+KERNEL_REF = "Debian cloud kernel"
+KERNEL_ROWS = [
+    ("kernel.boot", "boot to agent ready (VMM start to first Health.Check)", "s"),
+    ("kernel.hull_run", "`hull run <bundle>` (true)", "s"),
+    ("kernel.guest_used", "guest memory used after start (MemTotal - MemAvailable)", "MiB"),
+    ("kernel.qemu_rss", "QEMU RSS after start", "MiB"),
+    ("kernel.qemu_pss", "QEMU PSS excluding guest RAM after start", "MiB"),
+    ("kernel.kernel_size", "kernel image size", "MiB"),
+    ("kernel.initrd_size", "initramfs size", "MiB"),
+]
 HELPERS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "helpers")
 
 
@@ -70,6 +81,8 @@ def make_rows():
         Row("rpc.health", "agent RPC: Health.Check round trip over the agent channel", "us",
             "C ttrpc on a host unix socket"),
     ]
+    for key, what, unit in KERNEL_ROWS:
+        rows.append(Row(key, "guest kernel: " + what, unit, KERNEL_REF))
     return {r.key: r for r in rows}
 
 
@@ -113,26 +126,25 @@ def attempt(samples, fn, errors):
 # ---------------------------------------------------------------------------------------------------------------
 # Log phases: the timestamps hull writes at debug level (`--debug --log-format json`), as {"level","msg","time"}.
 
-# Marks in the order they happen: (name, regex on "msg"). Those that src/hypervisor and src/sandbox log today:
-#   vmm_up           "sandbox=<id> qemu: pid <n> up in <ms> ms ..."   (info; vmm_begin = its time - <ms>)
+# Marks in the order they happen: (name, regex on "msg"), as src/hypervisor and src/sandbox log them (the shim's and
+# the monitor's logs alike):
+#   vmm_begin        "sandbox <id>: starting the VM"                  (debug, before hull_hypervisor_start; without
+#                    it, the time of vmm_up - <ms>)
+#   vmm_up           "sandbox=<id> qemu: pid <n> up in <ms> ms ..."   (info)
 #   agent_ready      "agent: SERVING after <n> tries"                 (debug; first Health.Check answered)
 #   create_sandbox   "sandbox <id>: agent ready, <s> s after the VMM started"   (info; logged once CreateSandbox
 #                    returned)
+#   create_container "container <id>: CreateContainer done"           (debug; the agent's reply arrived)
+#   start_container  "container <id>: StartContainer done"            (debug; the agent's reply arrived)
 #   exit             "container <id>: exited with status <n>"         (info)
 #   stopped          "sandbox <id>: done"                             (info; VM stopped, state removed)
-#   create_container, start_container: the shim's "event /tasks/create|start container=<id> ... queued" (debug),
-#                    queued as Create/Start return (the monitor publishes no events)
-# Asked of src/sandbox (docs/performance.md), parsed once they exist:
-#   vmm_begin        "sandbox <id>: starting the VM"                  (debug, before hull_hypervisor_start)
-#   create_container "container <id>: CreateContainer done"           (debug)
-#   start_container  "container <id>: StartContainer done"            (debug)
 LOG_MARKS = [
     ("vmm_begin", r"sandbox[ =]\S+:? starting the VM"),
     ("vmm_up", r"sandbox=\S+ qemu: pid \d+ up in (\d+) ms"),
     ("agent_ready", r"agent: SERVING after"),
     ("create_sandbox", r"(sandbox \S+: agent ready, |CreateSandbox done)"),
-    ("create_container", r"(container [^/\s]+: CreateContainer done|event /tasks/create container=\S+ exec= .*queued)"),
-    ("start_container", r"(container [^/\s]+: StartContainer done|event /tasks/start container=\S+ exec= .*queued)"),
+    ("create_container", r"container [^/\s]+: CreateContainer done"),
+    ("start_container", r"container [^/\s]+: StartContainer done"),
     ("exit", r"container [^/\s]+: exited with status"),
     ("stopped", r"sandbox \S+: done"),
 ]
@@ -867,3 +879,99 @@ def group_density(ctx, rows, cd):
             "linearly%s; memory (%.0f MiB available, ~%.0f MiB per sandbox) would allow ~%d sandboxes" % (
                 cpus, cpus, ", speedup below 75%% of ideal from N = %d" % stop_scaling if stop_scaling else "",
                 avail, t_one["m"], avail / t_one["m"] if t_one["m"] else 0))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 7. the guest kernel: hull's trimmed kernel (guest/kernel/) + agent-only initramfs, what the shipped configurations
+# boot, vs Debian's cloud kernel + module initramfs (the documented fallback), interleaved per run
+
+
+def kernel_pair(ctx):
+    """((trimmed kernel, initrd), (cloud kernel, initrd)) as the build made them (tests/integration/guestvm.py)."""
+    import pathlib
+    import guestvm  # tests/integration/guestvm.py
+    found = guestvm.guest_kernels(pathlib.Path(ctx.build))
+    for name, what in (("hull", "trimmed kernel (vmlinuz-hull + hull-initrd-agent.img; make kernel)"),
+                       ("debian", "Debian cloud kernel (vmlinuz + hull-initrd.img)")):
+        if name not in found:
+            raise NA("%s not in %s/guest" % (what, ctx.build))
+    return tuple(tuple(str(p) for p in found[n]) for n in ("hull", "debian"))
+
+
+def kernel_boot(ctx, workdir, kernel, initrd):
+    """One sandbox on a given kernel (hull's driver + agent): seconds from the VMM's start to the first
+    Health.Check, then, once a probe container ran, guest memory used and QEMU's memory."""
+    with AgentSandbox(ctx, workdir, kernel=kernel, initrd=initrd) as sb:
+        sb.start().ready()
+        out = {"boot": sb.t["agent_ready"] - sb.t["begin"]}
+        sb.create_sandbox()
+        status, text, _ = sb.run("probe", ["grep", "-E", "^(MemTotal|MemAvailable):", "/proc/meminfo"], stdout=True)
+        kb = {k: int(v) for k, v in re.findall(r"^(\w+):\s+(\d+) kB", text.decode(), re.M)}
+        if status != 0 or "MemAvailable" not in kb:
+            raise RuntimeError("probe container: status %s, %r" % (status, text[-200:]))
+        out["guest_used"] = (kb["MemTotal"] - kb["MemAvailable"]) / 1024.0
+        qemu = sb.pids[0] if sb.pids else None
+        qm = qemu_memory(qemu, ctx.memory_mib) if qemu else None
+        if not qm:
+            raise RuntimeError("no QEMU process to read")
+        out["qemu_rss"] = mib(rss_kib(qemu))
+        out["qemu_pss"] = mib(qm["pss_vmm"])
+        sb.stop()
+        return out
+
+
+def group_kernels(ctx, rows):
+    need_agent_stack(ctx)
+    (hk, hi), (dk, di) = kernel_pair(ctx)
+    if os.path.realpath(ctx.kernel) != os.path.realpath(hk):
+        raise NA("the configuration boots %s, not the trimmed kernel %s" % (ctx.kernel, hk))
+    sides = {"hull": (hk, hi), "ref": (dk, di)}
+    for key, idx in (("kernel.kernel_size", 0), ("kernel.initrd_size", 1)):
+        fill(rows[key], [mib(os.path.getsize(sides["hull"][idx]) / 1024.0)],
+             [mib(os.path.getsize(sides["ref"][idx]) / 1024.0)])
+    rows["kernel.kernel_size"].note = "%s vs %s" % (os.path.basename(hk), os.path.basename(dk))
+    rows["kernel.initrd_size"].note = "%s vs %s" % (os.path.basename(hi), os.path.basename(di))
+    # `hull run` on the cloud kernel: the run configuration (quiet added) with kernel and initrd changed.
+    cloud_config = config_with(ctx.run_config, "hypervisor.qemu", {"kernel": dk, "initrd": di},
+                               os.path.join(ctx.workdir, "configuration-qemu-cloud.toml"))
+    hrun_why = None if ctx.cli_has("run") else "`hull run` not built yet (OCI CLI)"
+    if not cloud_config:
+        hrun_why = "cannot read %s" % ctx.run_config
+    boots = {"hull": [], "ref": []}
+    hruns = {"hull": [], "ref": []}
+    errs = {"hull": [], "ref": []}
+    runs = ctx.runs
+    for i in range(runs):
+        ctx.need_time(45, "kernel comparison run %d" % (i + 1))
+        ctx.log("kernels: run %d/%d (trimmed vs cloud: boot + memory, hull run)" % (i + 1, runs))
+        # Interleaved, the side that goes first alternating, so a load swing does not favour one kernel.
+        order = ("hull", "ref") if i % 2 == 0 else ("ref", "hull")
+        for side in order:
+            d = tempfile.mkdtemp(prefix="kernel-%s-" % side, dir=ctx.workdir)
+            try:
+                attempt(boots[side], lambda: kernel_boot(ctx, d, *sides[side]), errs[side])
+            finally:
+                shutil.rmtree(d, ignore_errors=True)
+        if hrun_why:
+            continue
+        for side in order:
+            d = os.path.join(ctx.workdir, "kernel-hull-run-" + side)
+            os.makedirs(d, exist_ok=True)
+            r = attempt([], lambda: hull_run_once(ctx, d, i, config=ctx.run_config if side == "hull" else
+                                                  cloud_config), errs[side])
+            if r:
+                hruns[side].append(r[0])
+    for field in ("boot", "guest_used", "qemu_rss", "qemu_pss"):
+        fill(rows["kernel." + field], [b[field] for b in boots["hull"]], [b[field] for b in boots["ref"]])
+    fill(rows["kernel.hull_run"], hruns["hull"], hruns["ref"])
+    rows["kernel.boot"].note = ("hull's driver (hv-boot) + agent-ctl, microvm, TCG, %d MiB; from hv-boot's launch "
+                                "(virtiofsd + QEMU spawned) to the first Health.Check answered" % ctx.memory_mib)
+    rows["kernel.hull_run"].note = "the run configuration with kernel/initrd set to the cloud kernel's"
+    rows["kernel.qemu_rss"].note = ("QEMU's Rss (smaps_rollup, guest RAM included) once a probe container ran; "
+                                    "PSS excluding guest RAM as for mem.vmm_pss")
+    for side, ref in (("hull", False), ("ref", True)):
+        why = "failed: " + errs[side][0] if errs[side] else None
+        if why:
+            na(rows, [k for k, _, _ in KERNEL_ROWS], why, ref=ref)
+        if hrun_why:
+            na(rows, ["kernel.hull_run"], hrun_why, ref=ref)

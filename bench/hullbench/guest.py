@@ -28,8 +28,11 @@ BOOT_TIMEOUT = 180
 class AgentSandbox:
     """One VM + agent. start() -> ready() -> create_sandbox() -> containers ... -> stop(); close() always kills."""
 
-    def __init__(self, ctx, workdir, name="bench", rootfs=True):
+    def __init__(self, ctx, workdir, name="bench", rootfs=True, kernel=None, initrd=None):
         self.ctx = ctx
+        # The guest: the configuration's (ctx.kernel, ctx.initrd) unless another kernel is compared.
+        self.kernel = kernel or ctx.kernel
+        self.initrd = initrd or ctx.initrd
         self.workdir = workdir
         self.name = name
         self.state = os.path.join(workdir, "state")
@@ -88,7 +91,7 @@ class AgentSandbox:
     def start(self):
         """Launch hv-boot and start the VM; returns once QEMU answered QMP (hull's `start` contract)."""
         c = self.ctx
-        args = [c.hv_boot, "--kernel", c.kernel, "--initrd", c.initrd, "--state-dir", self.state,
+        args = [c.hv_boot, "--kernel", self.kernel, "--initrd", self.initrd, "--state-dir", self.state,
                 "--shared-dir", self.shared, "--memory", str(c.memory_mib), "--accel", "tcg", "--channel", "serial",
                 "--id", self.name, "--append", ""]
         self.t["begin"] = time.monotonic()

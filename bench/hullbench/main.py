@@ -125,7 +125,7 @@ def main(argv):
                     help="one iteration of each figure, small sizes (make check runs this)")
     ap.add_argument("--runs", type=int, default=None, help="runs per figure (HULL_BENCH_RUNS, default 5)")
     ap.add_argument("--only", default=os.environ.get("HULL_BENCH_ONLY", ""),
-                    help="comma-separated groups: start,guest,ctr,monitor,density (default all)")
+                    help="comma-separated groups: start,guest,ctr,monitor,kernels,density (default all)")
     ap.add_argument("--budget", type=float, default=float(os.environ.get("HULL_BENCH_BUDGET", "0") or 0),
                     help="seconds for the whole run (default 840, smoke 420); figures past it are n/a")
     ap.add_argument("--out", help="JSON output (default BUILD/bench/bench[-smoke].json)")
@@ -172,6 +172,7 @@ def main(argv):
               "mem.guest_ram", "mem.virtiofsd_pss"]),
             ("ctr", lambda: figures.group_ctr(ctx, rows, cd), ["exec.ctr", "io.stdout", "mem.shim_pss", "mem.total"]),
             ("monitor", lambda: figures.group_monitor(ctx, rows), ["mem.monitor_pss"]),
+            ("kernels", lambda: figures.group_kernels(ctx, rows), [k for k in rows if k.startswith("kernel.")]),
             ("density", lambda: figures.group_density(ctx, rows, cd), [k for k in rows if k.startswith("density.")]),
         ]
         for name, fn, keys in groups:

@@ -67,6 +67,27 @@ def test_bench_smoke_has_every_figure(build_dir, tmp_path):
         phases = sum(got["phase." + k]["hull"] or 0 for k, _ in figures.PHASES)
         longest = max(r["hull"] or 0 for k, r in got.items() if k.startswith("start."))
         assert 0 < phases <= longest * 1.2, (phases, longest)
+        # A split read from a debug log (the shim's or hull run's) has every phase: src/sandbox logs a mark at the
+        # end of each (none is counted in the next).
+        if "debug log" in got["phase.front"]["note"] or "hull run" in got["phase.front"]["note"].split(";")[0]:
+            for k, _ in figures.PHASES:
+                assert got["phase." + k]["hull"] is not None, (k, got["phase." + k])
+    # The guest kernel comparison: trimmed kernel (hull) vs Debian's cloud kernel (reference), both sides measured
+    # where the build made both kernels and the configuration boots the trimmed one.
+    guest = build_dir / "guest"
+    if ((build_dir / "tests" / "helpers" / "hv-boot").exists() and (guest / "vmlinuz-hull").exists() and
+            (guest / "hull-initrd-agent.img").exists() and (guest / "vmlinuz").exists() and
+            (guest / "hull-initrd.img").exists() and doc["kernel"] and
+            os.path.realpath(doc["kernel"]) == os.path.realpath(guest / "vmlinuz-hull")):
+        for key, _, _ in figures.KERNEL_ROWS:
+            r = got[key]
+            if key == "kernel.hull_run" and r["na"] and "not built" in r["na"]:
+                continue
+            assert r["hull"] and r["hull"] > 0 and r["reference"] and r["reference"] > 0, (key, r)
+            assert r["reference_label"] == figures.KERNEL_REF
+        # The trimmed kernel is the smaller one (the point of building it).
+        assert got["kernel.kernel_size"]["hull"] < got["kernel.kernel_size"]["reference"]
+        assert got["kernel.initrd_size"]["hull"] < got["kernel.initrd_size"]["reference"]
     # Nothing left: no VM, containerd or shim started by the run (they all name its work directory), no directory.
     assert doc["workdir"].startswith("/tmp/hull-bench-")
     left = leftover_pids(doc["workdir"].encode() + b"/")
@@ -100,3 +121,24 @@ def test_log_phase_parser():
     assert merged == {"start_container": "create_container", "exit": "create_container"}
     assert ph["teardown"] == pytest.approx(0.9)
     assert sum(ph.values()) == pytest.approx(4)
+
+    # With src/sandbox's debug marks every phase has its own span, for the shim's log and the monitor's alike; an
+    # exec's exit and ExecProcess do not count as the container's.
+    lines = [
+        '{"level":"debug","msg":"sandbox a: starting the VM","time":"%s"}' % (t % (1, 0)),
+    ] + lines[:4] + [
+        '{"level":"debug","msg":"container a: CreateContainer done","time":"%s"}' % (t % (3, 300000)),
+        '{"level":"debug","msg":"container a/e1: ExecProcess done","time":"%s"}' % (t % (3, 350000)),
+        '{"level":"debug","msg":"container a: StartContainer done","time":"%s"}' % (t % (3, 400000)),
+        '{"level":"info","msg":"container a/e1: exited with status 0","time":"%s"}' % (t % (3, 450000)),
+        '{"level":"info","msg":"container a: exited with status 0","time":"%s"}' % (t % (3, 600000)),
+    ]
+    marks = figures.log_marks(lines)
+    assert marks["vmm_begin"] == pytest.approx(figures.parse_time(t % (1, 0)), abs=1e-4)
+    ph, merged = figures.phases_from_marks(marks, begin, begin + 4)
+    assert merged == {}
+    assert ph["vmm"] == pytest.approx(0.25, abs=1e-4)
+    assert ph["create_container"] == pytest.approx(0.2, abs=1e-4)
+    assert ph["start_container"] == pytest.approx(0.1, abs=1e-4)
+    assert ph["exit"] == pytest.approx(0.2, abs=1e-4)
+    assert sum(ph.values()) == pytest.approx(4, abs=1e-4)
