@@ -305,7 +305,7 @@ static int remove_in_ns(void *arg, struct hull_error **err)
                 return r;
         for (size_t i = 0; i < rm->n; i++) {
                 const struct hull_state_interface *si = &rm->ifs[i];
-                unsigned veth = if_nametoindex(si->veth), tap = if_nametoindex(si->tap);
+                unsigned veth = if_nametoindex(si->veth), tap = si->tap[0] ? if_nametoindex(si->tap) : 0;
                 struct hull_error *e = NULL;
 
                 if (veth) {
@@ -357,12 +357,17 @@ void hull_network_teardown(struct hull_network *net)
 
         if (!net)
                 return;
-        for (size_t i = 0; i < net->n_ifs; i++)
+        /* A tap name whose device hull never opened is someone else's (IFF_TUN_EXCL refused it): not removed. */
+        net_as_recorded(net, rec);
+        for (size_t i = 0; i < net->n_ifs; i++) {
+                if (net->ifs[i].tap_fd < 0)
+                        rec[i].tap[0] = '\0';
                 hull_closep(&net->ifs[i].tap_fd);
+                net->ifs[i].tap_fd = -1;
+        }
         if (!net->attached)
                 return;
         net->attached = false;
-        net_as_recorded(net, rec);
         if (remove_recorded(net->netns, rec, net->n_ifs, &e) < 0)
                 log_warn("network %s: %s", net->netns, hull_error_message(e));
         else
@@ -473,7 +478,25 @@ static void format_mac(const uint8_t *hw, char out[18])
         snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", hw[0], hw[1], hw[2], hw[3], hw[4], hw[5]);
 }
 
-int hull_network_attach(struct hull_network *net, struct hull_hypervisor *hv, struct hull_error **err)
+int hull_network_attach(struct hull_network *net, struct hull_error **err)
+{
+        int r;
+
+        if (net->n_ifs == 0 || net->attached)
+                return 0;
+        net->attached = true; /* from here teardown removes what there is */
+        r = in_netns(net->netns, attach_in_ns, net, err);
+        if (r < 0)
+                hull_network_teardown(net);
+        return r;
+}
+
+int hull_network_tap_fd(const struct hull_network *net, size_t i)
+{
+        return net && i < net->n_ifs ? net->ifs[i].tap_fd : -1;
+}
+
+int hull_network_add_devices(struct hull_network *net, struct hull_hypervisor *hv, struct hull_error **err)
 {
         int r;
 
@@ -481,24 +504,18 @@ int hull_network_attach(struct hull_network *net, struct hull_hypervisor *hv, st
                 return 0;
         if (!(hull_hypervisor_capabilities(hv) & HULL_HV_CAP_NET_DEVICES))
                 return hull_error_set(err, EOPNOTSUPP, "network: %s has no network devices", hull_hypervisor_name(hv));
-        net->attached = true; /* from here teardown removes what there is */
-        r = in_netns(net->netns, attach_in_ns, net, err);
-        if (r < 0) {
-                hull_network_teardown(net);
-                return r;
-        }
         for (size_t i = 0; i < net->n_ifs; i++) {
                 struct net_if *ni = &net->ifs[i];
                 char id[16];
                 struct hull_hv_device dev = { .kind = HULL_HV_DEVICE_NET, .id = id, .net.tap_fd = ni->tap_fd };
 
+                if (ni->tap_fd < 0)
+                        return hull_error_set(err, EBADF, "network: %s has no tap", ni->link.name);
                 snprintf(id, sizeof(id), "net%zu", i);
                 format_mac(ni->link.hwaddr, dev.net.mac);
                 r = hull_hypervisor_add_device(hv, &dev, err);
-                if (r < 0) {
-                        hull_network_teardown(net);
+                if (r < 0)
                         return hull_error_prefix(err, "network: %s", ni->link.name), r;
-                }
         }
         return 0;
 }

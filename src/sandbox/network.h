@@ -36,10 +36,14 @@ int hull_network_new(const char *netns_path, struct hull_network **ret, struct h
 size_t hull_network_n_interfaces(const struct hull_network *net);
 /* Record the namespace and the interfaces (their taps) in st: before hull_network_attach() makes them. */
 int hull_network_record(const struct hull_network *net, struct hull_state *st);
-/* Make the taps (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, MTU of the veth, up) and the tc redirects, then hand each
- * tap to hv as a virtio-net device "netN" with the veth's MAC (before the VM starts). On failure what was made
- * is removed again. */
-int hull_network_attach(struct hull_network *net, struct hull_hypervisor *hv, struct hull_error **err);
+/* Make the taps (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, MTU of the veth, up) and the tc redirects both ways. On
+ * failure what was made is removed again. */
+int hull_network_attach(struct hull_network *net, struct hull_error **err);
+/* hull's fd of interface i's tap (-1: none); the tap lives while an fd of it is open. */
+int hull_network_tap_fd(const struct hull_network *net, size_t i);
+/* Hand each tap to hv (before it starts) as a virtio-net device "netN" with the veth's MAC; needs
+ * HULL_HV_CAP_NET_DEVICES. */
+int hull_network_add_devices(struct hull_network *net, struct hull_hypervisor *hv, struct hull_error **err);
 /* UpdateInterface for each interface (name, MAC, MTU, addresses), then UpdateRoutes with the routes; cb gets 0 or
  * the first failure. The agent must outlive the calls (freeing it cancels them: cb with -ECANCELED). */
 typedef void (*hull_network_done_cb)(int r, const struct hull_error *err, void *userdata);

@@ -615,7 +615,10 @@ static int setup_network(struct hull_sandbox *sb, struct hull_error **err)
                 if (hull_state_write(sb->state_dir, sb->state, err) < 0)
                         return -EIO;
         }
-        return hull_network_attach(sb->net, sb->hv, err);
+        r = hull_network_attach(sb->net, err);
+        if (r < 0)
+                return r;
+        return hull_network_add_devices(sb->net, sb->hv, err);
 }
 
 int hull_sandbox_start(struct hull_sandbox *sb, hull_sandbox_ready_cb cb, void *userdata, struct hull_error **err)
