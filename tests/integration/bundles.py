@@ -2,7 +2,8 @@
 reads them) and a busybox rootfs built from Debian's busybox-static (no image, no registry).
 
     b = bundles.make_bundle(tmp_path / "b1", ["sh", "-c", "echo hi"])   # -> pathlib.Path of the bundle
-    bundles.make_bundle(path, args, terminal=True, env=["A=1"], annotations={...}, mounts=[...], readonly=True)
+    bundles.make_bundle(path, args, terminal=True, env=["A=1"], annotations={...}, mounts=[...], readonly=True,
+                        netns="/var/run/netns/pod")
 
 Used by the sandbox service's and the hull CLI's tests (and anything else that needs a bundle)."""
 import json
@@ -51,8 +52,10 @@ def default_mounts():
     ]
 
 
-def spec(args, terminal=False, env=None, cwd="/", hostname="hull", readonly=False, annotations=None, mounts=None):
-    """A runtime-spec config.json document (a dict) for a rootfs at ./rootfs."""
+def spec(args, terminal=False, env=None, cwd="/", hostname="hull", readonly=False, annotations=None, mounts=None,
+         netns=None):
+    """A runtime-spec config.json document (a dict) for a rootfs at ./rootfs. netns: the path of an existing network
+    namespace (a pod's, as CNI makes it) for the "network" entry; None: a fresh one (no path)."""
     caps = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
             "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
             "CAP_AUDIT_WRITE"]
@@ -73,7 +76,8 @@ def spec(args, terminal=False, env=None, cwd="/", hostname="hull", readonly=Fals
         "mounts": default_mounts() + list(mounts or []),
         "annotations": dict(annotations or {}),
         "linux": {
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+            "namespaces": [dict({"type": t}, **({"path": str(netns)} if t == "network" and netns else {}))
+                           for t in ("pid", "network", "ipc", "uts", "mount")],
             "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
         },
