@@ -184,3 +184,26 @@ def test_builtin_vmm_virtio_net_carries_frames_both_ways_on_a_tap(kvm_host, buil
         pytest.skip(f"no trimmed guest kernel / agent initramfs in {guest}")
     proc = kvm_host(str(source_dir / "tests" / "kvm-host" / "net-check"), str(build_dir))
     assert proc.returncode == 0 and "net-check: ok" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
+
+
+def test_ctr_run_through_the_shim_on_the_builtin_vmm(kvm_host, build_dir, source_dir):
+    """containerd + containerd-shim-hull-v2 with [hypervisor.dragonball]: the shim test's `ctr run` case, run inside
+    the test bed with the builtin configuration (shared_fs = virtio-fs)."""
+    conf = build_dir / "configs" / "configuration-builtin.toml"
+    if not conf.is_file() or not shutil.which("containerd") or not shutil.which("ctr"):
+        pytest.skip("no builtin configuration, containerd or ctr")
+    share = tempfile.mkdtemp(prefix="hull-kvm-host-ctr-")
+    try:
+        with open(conf) as f:
+            text = f.read()
+        text = re.sub(r'(?m)^shared_fs = .*$', 'shared_fs = "virtio-fs"', text)
+        text = re.sub(r'(?m)^default_memory = .*$', 'default_memory = 512', text)
+        with open(os.path.join(share, "builtin.toml"), "w") as f:
+            f.write(text)
+        script = ("HULL_SHIM_TEST_CONF=%s/builtin.toml HULL_BUILD_DIR=%s /usr/bin/python3 -m pytest -q "
+                  "-p no:cacheprovider tests/integration/test_containerd_shim.py "
+                  "-k 'ctr_run_prints or exec_with_and_without'" % (share, build_dir))
+        proc = kvm_host("sh", "-c", script, share=share)
+        assert proc.returncode == 0 and re.search(r"\b2 passed", proc.stdout), proc.stdout[-4000:] + proc.stderr[-2000:]
+    finally:
+        shutil.rmtree(share, ignore_errors=True)

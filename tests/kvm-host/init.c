@@ -297,6 +297,10 @@ int main(int argc, char **argv)
 
         /* The host's /run holds its daemons' sockets and pid files: the guest starts with an empty one. */
         do_mount("tmpfs", "/newroot/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+        /* TMPDIR for the command (run sets it): a plain tmpfs, where an overlayfs upper directory may live (the
+         * root overlay's cannot hold another overlay's upper: containerd's and podman's snapshots need this). */
+        mkdir_p("/newroot/run/tmp");
+        chmod("/newroot/run/tmp", 01777);
         do_mount("/proc", "/newroot/proc", NULL, MS_MOVE, NULL);
         do_mount("/sys", "/newroot/sys", NULL, MS_MOVE, NULL);
         do_mount("/dev", "/newroot/dev", NULL, MS_MOVE, NULL);
