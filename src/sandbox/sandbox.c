@@ -600,8 +600,19 @@ static void record_processes(struct hull_sandbox *sb)
  * the VM. A namespace with no interface to mirror (podman's --network none) needs nothing but the VMM in it. */
 static int setup_network(struct hull_sandbox *sb, struct hull_error **err)
 {
+        const char *model = sb->cfg->runtime.internetworking_model;
         int r;
 
+        /* Kata's internetworking_model: "none" leaves the pod's interfaces alone (the VMM still runs in P). */
+        if (model && streq(model, "none")) {
+                log_info("sandbox %s: internetworking_model none: the pod's interfaces are not given to the VM",
+                         sb->id);
+                return 0;
+        }
+        if (model && *model && !streq(model, "tcfilter"))
+                return hull_error_set(err, EOPNOTSUPP,
+                                      "%s: runtime.internetworking_model \"%s\": hull implements tcfilter and none",
+                                      sb->config_path, model);
         r = hull_network_new(sb->desc.netns_path, &sb->net, err);
         if (r < 0)
                 return r;

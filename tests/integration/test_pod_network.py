@@ -176,6 +176,21 @@ def test_a_namespace_with_only_lo_gives_the_guest_only_lo(hull):
         p.remove()
 
 
+def test_internetworking_model_none_keeps_the_pods_interfaces_out(hull_bin, build_dir, pod):
+    if not hullcli.QEMU or not bundles.have_busybox():
+        pytest.skip("needs qemu-system-x86_64 and busybox-static")
+    h = hullcli.Hull(hull_bin, build_dir, hullcli.short_tmpdir(), changes={"runtime": {"internetworking_model": "none"}})
+    try:
+        b = bundles.make_bundle(os.path.join(h.workdir, "b"), ["sh", "-c", "ls /sys/class/net"], netns=pod.path)
+        r = h.run("run", "-b", b, "n5")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert r.stdout.split() == ["lo"]
+        assert pod.leftovers() == []
+        assert hullcli.wait_empty(h.root) == hullcli.EMPTY_INVENTORY
+    finally:
+        h.cleanup()
+
+
 def test_a_missing_namespace_fails_the_create_and_leaves_nothing(hull):
     b = bundles.make_bundle(os.path.join(hull.workdir, "b"), ["true"], netns="/var/run/netns/hull-no-such-ns")
     r = hull.run("run", "-b", b, "n4")
