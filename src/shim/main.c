@@ -348,10 +348,10 @@ int hull_shim_cmd_delete(const struct hull_shim_args *args)
         if (r < 0)
                 goto fail;
         /* containerd runs `delete` as soon as a shim's connection closes, also after a normal Shutdown. A shim on
-         * its way out (its socket no longer accepts) still holds the state lock for a moment, and a normal exit
-         * takes the start lock to remove its files: wait for it here, before taking that lock, or the two wait
-         * for each other. A live shim (other containers of its pod) accepts, and costs no wait. */
-        if (!shim_accepts(&paths))
+         * its way out (its socket no longer accepts, or killed: exiting) still holds the state lock for a moment,
+         * and a normal exit takes the start lock to remove its files: wait for it here, before taking that lock,
+         * or the two wait for each other. A live shim (other containers of its pod) costs no wait. */
+        if (!shim_accepts(&paths) || hull_shim_exiting(&paths))
                 (void)hull_shim_wait_dying(&paths, DYING_WAIT_MS);
         start_lock = hull_shim_start_lock(&paths, &err);
         if (start_lock < 0) {

@@ -81,6 +81,10 @@ int hull_shim_cleanup_dead(const struct hull_shim_paths *p, struct hull_error **
  * exited. 0: it has; -ETIMEDOUT: it is alive. */
 int hull_shim_wait_dying(const struct hull_shim_paths *p, int timeout_ms);
 
+/* Whether the process in <state_dir>/shim.pid is exiting (PF_EXITING, or a zombie): a SIGKILLed shim whose
+ * listening socket may still take connections for a moment. */
+bool hull_shim_exiting(const struct hull_shim_paths *p);
+
 /* The last step of a sandbox's life (the caller holds the start lock): unlink the start lock file and the
  * namespace directory when it is empty. */
 void hull_shim_release(const struct hull_shim_paths *p);

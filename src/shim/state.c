@@ -153,6 +153,29 @@ int hull_shim_wait_dying(const struct hull_shim_paths *p, int timeout_ms)
         return 0;
 }
 
+bool hull_shim_exiting(const struct hull_shim_paths *p)
+{
+        _cleanup_free_ char *path = NULL, *data = NULL, *stat = NULL;
+        unsigned long flags = 0;
+        char state = 0;
+        const char *rp;
+        long pid;
+
+        if (asprintf(&path, "%s/shim.pid", p->state_dir) < 0 || hull_read_file(path, 64, &data, NULL, NULL) < 0)
+                return false;
+        pid = strtol(data, NULL, 10);
+        if (pid <= 1 || pid >= (1 << 22))
+                return false;
+        free(path);
+        if (asprintf(&path, "/proc/%ld/stat", pid) < 0 || hull_read_file(path, 4096, &stat, NULL, NULL) < 0)
+                return false;
+        /* After the comm's closing parenthesis: state (field 3) ... flags (field 9). */
+        rp = strrchr(stat, ')');
+        if (!rp || sscanf(rp + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2)
+                return false;
+        return state == 'Z' || state == 'X' || (flags & 0x4 /* PF_EXITING */);
+}
+
 void hull_shim_release(const struct hull_shim_paths *p)
 {
         _cleanup_free_ char *ns_dir = strdup(p->state_dir);

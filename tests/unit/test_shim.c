@@ -1,6 +1,7 @@
 /* Unit tests for src/shim: containerd's flag syntax, the sandbox grouping facts read from a bundle and from the
  * runtime options, socket naming, the start/state locks, cleanup after a dead shim (real processes, real pidfds),
  * event encoding, and the publisher delivering to a real ttrpc server in order, with retries. */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -296,6 +297,42 @@ static pid_t spawn_sleeper(void)
         return pid;
 }
 
+static void write_shim_pid(const struct hull_shim_paths *p, pid_t pid)
+{
+        char path[PATH_MAX];
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/shim.pid", p->state_dir);
+        f = fopen(path, "w");
+        assert_non_null(f);
+        fprintf(f, "%d\n", (int)pid);
+        fclose(f);
+}
+
+static void test_shim_exiting_sees_a_dead_shim_not_a_live_one(void **state)
+{
+        char *root = make_tmpdir();
+        struct hull_shim_paths p;
+        pid_t pid;
+        siginfo_t si;
+
+        assert_int_equal(hull_shim_paths_init(&p, root, "/c.sock", "default", "sb1", NULL), 0);
+        assert_int_equal(hull_mkdir_p(p.state_dir, 0700, NULL), 0);
+        assert_false(hull_shim_exiting(&p)); /* no shim.pid */
+        pid = spawn_sleeper();
+        write_shim_pid(&p, pid);
+        assert_false(hull_shim_exiting(&p)); /* alive */
+        kill(pid, SIGKILL);
+        /* wait for the exit without reaping: the zombie is what `delete` sees of a killed shim */
+        assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+        assert_true(hull_shim_exiting(&p));
+        assert_int_equal(hull_shim_wait_dying(&p, 1000), 0);
+        waitpid(pid, NULL, 0);
+        hull_shim_paths_done(&p);
+        rm_rf(root);
+        free(root);
+}
+
 static void test_shim_cleanup_kills_recorded_processes_only(void **state)
 {
         char *root = make_tmpdir(), *json = NULL, *path = NULL;
@@ -499,6 +536,7 @@ int main(void)
                 cmocka_unit_test(test_shim_runtime_options_config_path),
                 cmocka_unit_test(test_shim_socket_path_is_short_and_per_containerd),
                 cmocka_unit_test(test_shim_state_lock_is_exclusive),
+                cmocka_unit_test(test_shim_exiting_sees_a_dead_shim_not_a_live_one),
                 cmocka_unit_test(test_shim_cleanup_kills_recorded_processes_only),
                 cmocka_unit_test(test_shim_exit_event_is_a_containerd_task_exit_any),
                 cmocka_unit_test(test_shim_every_event_kind_has_topic_and_encodes),
