@@ -399,7 +399,8 @@ int hull_network_cleanup_state_dir(const char *dir, struct hull_error **err)
         int r;
 
         r = hull_state_read(dir, &st, err);
-        if (r == -ENOENT) {
+        /* None, or a wreck that records nothing readable: delete must still be able to remove it. */
+        if (r == -ENOENT || r == -EBADMSG) {
                 if (err)
                         *err = hull_error_free(*err);
                 return 0;

@@ -58,5 +58,5 @@ HULL_DEFINE_FREEP(struct hull_network, hull_network_free)
 /* After a crash: remove what st records (filters, hull's ingress qdiscs, taps) from its namespace. A namespace
  * that is gone (path missing, or no longer a network namespace) leaves nothing to remove: 0. */
 int hull_network_cleanup_recorded(const struct hull_state *st, struct hull_error **err);
-/* The same for <dir>/state.json (none: 0). */
+/* The same for <dir>/state.json (none, or one that does not parse: 0). */
 int hull_network_cleanup_state_dir(const char *dir, struct hull_error **err);

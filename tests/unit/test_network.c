@@ -359,7 +359,7 @@ static void test_state_records_the_network(void **state)
 static void test_cleanup_of_a_namespace_that_is_gone_is_nothing(void **state)
 {
         struct hull_state st;
-        char file[] = "/tmp/hull-test-netns-XXXXXX";
+        char file[] = "/tmp/hull-test-netns-XXXXXX", path[64];
         int fd = mkstemp(file);
         struct hull_error *e = NULL;
 
@@ -378,6 +378,17 @@ static void test_cleanup_of_a_namespace_that_is_gone_is_nothing(void **state)
         unlink(file);
         assert_int_equal(hull_network_cleanup_state_dir("/nonexistent", &e), 0);
         assert_null(e);
+        /* a state.json that does not parse records nothing: no error (delete removes any wreck) */
+        assert_int_equal(mkdir(file, 0700), 0);
+        snprintf(path, sizeof(path), "%s/state.json", file);
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "{garbage", 8), 8);
+        close(fd);
+        assert_int_equal(hull_network_cleanup_state_dir(file, &e), 0);
+        assert_null(e);
+        unlink(path);
+        rmdir(file);
 }
 
 /* ---- a pod namespace (root) ---- */
