@@ -32,6 +32,9 @@
 #define NET_MAX_ROUTES 256
 #define AGENT_CALL_USEC (30ull * 1000000ull)
 
+/* Taps are tapN_hull and devices netN with N one digit. */
+_Static_assert(HULL_STATE_MAX_INTERFACES <= 10, "one digit per interface number");
+
 struct net_if {
         struct hull_nl_link link; /* the veth as found */
         char tap[IFNAMSIZ];
@@ -194,7 +197,7 @@ static int scan_in_ns(void *arg, struct hull_error **err)
                 memset(ni, 0, sizeof(*ni));
                 ni->link = *l;
                 ni->tap_fd = -1;
-                snprintf(ni->tap, sizeof(ni->tap), HULL_NETWORK_TAP_FMT, net->n_ifs);
+                snprintf(ni->tap, sizeof(ni->tap), "tap%c_hull", (char)('0' + net->n_ifs)); /* one digit */
                 r = hull_tc_has_ingress(nl, l->index, &ni->own_ingress, err);
                 if (r < 0)
                         return r;
@@ -512,7 +515,7 @@ int hull_network_add_devices(struct hull_network *net, struct hull_hypervisor *h
 
                 if (ni->tap_fd < 0)
                         return hull_error_set(err, EBADF, "network: %s has no tap", ni->link.name);
-                snprintf(id, sizeof(id), "net%zu", i);
+                snprintf(id, sizeof(id), "net%c", (char)('0' + i));
                 format_mac(ni->link.hwaddr, dev.net.mac);
                 r = hull_hypervisor_add_device(hv, &dev, err);
                 if (r < 0)

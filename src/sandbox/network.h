@@ -26,15 +26,14 @@ enum hull_network_mode {
 int hull_network_spec_mode(struct json_object *spec, enum hull_network_mode *ret_mode, const char **ret_path,
                            struct hull_error **err);
 
-#define HULL_NETWORK_TAP_FMT "tap%zu_hull"
-
 struct hull_network;
 
 /* Look at the namespace at netns_path: its veth (and macvlan) interfaces with their addresses, the routes through
  * them, whether each already has an ingress qdisc. Nothing is changed yet. */
 int hull_network_new(const char *netns_path, struct hull_network **ret, struct hull_error **err);
 size_t hull_network_n_interfaces(const struct hull_network *net);
-/* Record the namespace and the interfaces (their taps) in st: before hull_network_attach() makes them. */
+/* Record the namespace and the interfaces (their taps, tap0_hull, tap1_hull, ...) in st: before hull_network_attach()
+ * makes them. */
 int hull_network_record(const struct hull_network *net, struct hull_state *st);
 /* Make the taps (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, MTU of the veth, up) and the tc redirects both ways. On
  * failure what was made is removed again. */
