@@ -38,7 +38,7 @@ KERNEL_ROWS = [
     ("kernel.qemu_rss", "QEMU RSS after start", "MiB"),
     ("kernel.qemu_pss", "QEMU PSS excluding guest RAM after start", "MiB"),
     ("kernel.kernel_size", "kernel image size", "MiB"),
-    ("kernel.initrd_size", "initramfs size", "MiB"),
+    ("kernel.initrd_size", "initramfs size", "KiB"),
 ]
 HELPERS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "helpers")
 
@@ -926,9 +926,8 @@ def group_kernels(ctx, rows):
     if os.path.realpath(ctx.kernel) != os.path.realpath(hk):
         raise NA("the configuration boots %s, not the trimmed kernel %s" % (ctx.kernel, hk))
     sides = {"hull": (hk, hi), "ref": (dk, di)}
-    for key, idx in (("kernel.kernel_size", 0), ("kernel.initrd_size", 1)):
-        fill(rows[key], [mib(os.path.getsize(sides["hull"][idx]) / 1024.0)],
-             [mib(os.path.getsize(sides["ref"][idx]) / 1024.0)])
+    for key, idx, scale in (("kernel.kernel_size", 0, 1048576.0), ("kernel.initrd_size", 1, 1024.0)):
+        fill(rows[key], [os.path.getsize(sides["hull"][idx]) / scale], [os.path.getsize(sides["ref"][idx]) / scale])
     rows["kernel.kernel_size"].note = "%s vs %s" % (os.path.basename(hk), os.path.basename(dk))
     rows["kernel.initrd_size"].note = "%s vs %s" % (os.path.basename(hi), os.path.basename(di))
     # `hull run` on the cloud kernel: the run configuration (quiet added) with kernel and initrd changed.
