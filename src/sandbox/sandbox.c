@@ -601,6 +601,7 @@ static void record_processes(struct hull_sandbox *sb)
 static int setup_network(struct hull_sandbox *sb, struct hull_error **err)
 {
         const char *model = sb->cfg->runtime.internetworking_model;
+        uint64_t t0 = hull_now_usec();
         int r;
 
         /* Kata's internetworking_model: "none" leaves the pod's interfaces alone (the VMM still runs in P). */
@@ -629,7 +630,12 @@ static int setup_network(struct hull_sandbox *sb, struct hull_error **err)
         r = hull_network_attach(sb->net, err);
         if (r < 0)
                 return r;
-        return hull_network_add_devices(sb->net, sb->hv, err);
+        r = hull_network_add_devices(sb->net, sb->hv, err);
+        if (r < 0)
+                return r;
+        log_info("sandbox %s: network %s: %zu interface(s) mirrored to taps in %.1f ms", sb->id, sb->desc.netns_path,
+                 hull_network_n_interfaces(sb->net), (double)(hull_now_usec() - t0) / 1e3);
+        return 0;
 }
 
 int hull_sandbox_start(struct hull_sandbox *sb, hull_sandbox_ready_cb cb, void *userdata, struct hull_error **err)
