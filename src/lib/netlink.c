@@ -437,6 +437,21 @@ static int nl_send(struct hull_nl *nl, const void *msg, ssize_t len, const char 
 
 /* Reads the replies to seq: each RTM_NEW* message goes to on_msg (a dump ends with NLMSG_DONE); an
  * acknowledgement (NLMSG_ERROR with error 0) ends a change; an error comes back as its errno. */
+/* NLMSG_OK and NLMSG_NEXT with a size_t length: the macros compare nlmsg_len (u32) with an int, which clang's
+ * -Wsign-compare refuses. */
+static bool nlmsg_fits(const struct nlmsghdr *h, size_t len)
+{
+        return len >= sizeof(*h) && h->nlmsg_len >= sizeof(*h) && h->nlmsg_len <= len;
+}
+
+static struct nlmsghdr *nlmsg_next(struct nlmsghdr *h, size_t *len)
+{
+        size_t step = MIN(*len, (size_t)NLMSG_ALIGN(h->nlmsg_len));
+
+        *len -= step;
+        return (struct nlmsghdr *)((uint8_t *)h + step);
+}
+
 static int nl_receive(struct hull_nl *nl, uint32_t seq, const char *what,
                       int (*on_msg)(const struct nlmsghdr *h, void *userdata), void *userdata, struct hull_error **err)
 {
@@ -448,7 +463,7 @@ static int nl_receive(struct hull_nl *nl, uint32_t seq, const char *what,
                 struct sockaddr_nl from;
                 socklen_t fromlen = sizeof(from);
                 ssize_t n = recvfrom(nl->fd, buf, NL_RECV_BUF, 0, (struct sockaddr *)&from, &fromlen);
-                int len;
+                size_t len;
 
                 if (n < 0 && errno == EINTR)
                         continue;
@@ -456,8 +471,8 @@ static int nl_receive(struct hull_nl *nl, uint32_t seq, const char *what,
                         return hull_error_errno(err, errno == EAGAIN ? ETIMEDOUT : errno, "netlink: %s: receive", what);
                 if (from.nl_pid != 0)
                         continue; /* not from the kernel */
-                len = (int)n;
-                for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+                len = (size_t)n;
+                for (struct nlmsghdr *h = (struct nlmsghdr *)buf; nlmsg_fits(h, len); h = nlmsg_next(h, &len)) {
                         if (h->nlmsg_seq != seq || h->nlmsg_pid != nl->portid)
                                 continue; /* a late answer to an earlier request */
                         if (h->nlmsg_type == NLMSG_DONE)
