@@ -169,7 +169,15 @@ int hull_hv_desc_from_config(const struct hull_config *cfg, struct hull_hv_desc 
         double vcpus = h->default_vcpus;
         int r = 0;
 
-        if (nonempty(h->shared_fs) && !streq(h->shared_fs, "virtio-fs") && !streq(h->shared_fs, "none"))
+        /* Kata's Dragonball configuration says inline-virtio-fs (a virtio-fs server inside the VMM). The config
+         * loader allows it for the built-in VMM only; hull's serves the same virtio-fs device through virtiofsd,
+         * so a Kata file works as it is. */
+        if (nonempty(h->shared_fs) && streq(h->shared_fs, "inline-virtio-fs") &&
+            cfg->hypervisor_kind == HULL_CONFIG_HYPERVISOR_BUILTIN)
+                log_info("hypervisor.%s.shared_fs inline-virtio-fs: virtio-fs served through virtiofsd (hull's "
+                         "built-in VMM has no in-process virtio-fs server)",
+                         section ? section : "?");
+        else if (nonempty(h->shared_fs) && !streq(h->shared_fs, "virtio-fs") && !streq(h->shared_fs, "none"))
                 return hull_error_set(err, EOPNOTSUPP, "hypervisor.%s.shared_fs '%s': hull supports virtio-fs or none",
                                       section ? section : "?", h->shared_fs);
         r |= dup_str(nonempty(h->path), &d.binary);

@@ -1050,6 +1050,14 @@ static void test_hv_desc_from_config_uses_qemu_section(void **state)
         free(cfg->hypervisor.shared_fs);
         cfg->hypervisor.shared_fs = strdup("virtio-9p");
         assert_int_equal(hull_hv_desc_from_config(cfg, &d, NULL), -EOPNOTSUPP);
+
+        /* Kata's Dragonball files say inline-virtio-fs: the built-in VMM takes it (served through virtiofsd) */
+        free(cfg->hypervisor.shared_fs);
+        cfg->hypervisor.shared_fs = strdup("inline-virtio-fs");
+        assert_int_equal(hull_hv_desc_from_config(cfg, &d, NULL), -EOPNOTSUPP); /* not for QEMU */
+        cfg->hypervisor_kind = HULL_CONFIG_HYPERVISOR_BUILTIN;
+        assert_int_equal(hull_hv_desc_from_config(cfg, &d, NULL), 0);
+        hull_hv_desc_clear(&d);
 }
 
 static void test_vsock_cid_reserve_without_device(void **state)
