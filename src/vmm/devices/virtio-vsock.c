@@ -72,9 +72,18 @@ struct conn {
         struct conn *next;
 };
 
+/* The seam for driving the device without a VM (hull_virtio_vsock_new_detached): what the virtio-mmio transport
+ * would hold, kept here instead; the caller plays the guest driver. */
+struct detached {
+        struct hull_virtq queues[3];
+        bool active;
+        char failed[200]; /* "" while the driver has not broken the protocol */
+};
+
 struct hull_virtio_vsock {
-        struct hull_vmm *vmm;
-        struct hull_virtio_mmio *t;
+        struct hull_loop *loop;
+        struct hull_virtio_mmio *t; /* NULL when detached */
+        struct detached *d; /* NULL with a transport */
         uint64_t guest_cid;
         char *uds_path;
         int listen_fd, kick_fd;
@@ -89,6 +98,43 @@ struct hull_virtio_vsock {
 };
 
 static void rx_flush(struct hull_virtio_vsock *v);
+
+/* The transport's services, or the detached seam's stand-ins for them (same rules: a failed device is inactive). */
+static struct hull_virtq *dev_queue(struct hull_virtio_vsock *v, uint16_t q)
+{
+        return v->t ? dev_queue(v, q) : &v->d->queues[q];
+}
+
+static bool dev_active(const struct hull_virtio_vsock *v)
+{
+        return v->t ? dev_active(v) : v->d->active && !v->d->failed[0];
+}
+
+static void dev_interrupt(struct hull_virtio_vsock *v, uint16_t q)
+{
+        if (v->t)
+                dev_interrupt(v, q);
+}
+
+static void dev_fail(struct hull_virtio_vsock *v, const char *why)
+{
+        if (v->t)
+                dev_fail(v, why);
+        else if (!v->d->failed[0])
+                snprintf(v->d->failed, sizeof(v->d->failed), "%s", why[0] ? why : "failed");
+}
+
+static void dev_lock(struct hull_virtio_vsock *v)
+{
+        if (v->t)
+                dev_lock(v);
+}
+
+static void dev_unlock(struct hull_virtio_vsock *v)
+{
+        if (v->t)
+                dev_unlock(v);
+}
 
 static struct pkt_hdr make_hdr(const struct hull_virtio_vsock *v, const struct conn *c, uint16_t op, uint32_t flags,
                                uint32_t len)
@@ -299,7 +345,7 @@ static void tx_packet(struct hull_virtio_vsock *v, const struct pkt_hdr *h, cons
 
 static void tx_process(struct hull_virtio_vsock *v)
 {
-        struct hull_virtq *q = hull_virtio_mmio_queue(v->t, Q_TX);
+        struct hull_virtq *q = dev_queue(v, Q_TX);
         struct hull_virtq_chain chain;
         char why[160];
         int got, n = 0;
@@ -308,13 +354,13 @@ static void tx_process(struct hull_virtio_vsock *v)
                 struct pkt_hdr h;
 
                 if (chain.readable < HDR_SIZE || hull_virtq_chain_read(&chain, 0, &h, HDR_SIZE) != HDR_SIZE) {
-                        hull_virtio_mmio_fail(v->t, "tx packet shorter than its header");
+                        dev_fail(v, "tx packet shorter than its header");
                         return;
                 }
                 if (h.len > MAX_PKT || h.len > chain.readable - HDR_SIZE) {
                         snprintf(why, sizeof(why), "tx packet claims %u bytes, its chain holds %llu", h.len,
                                  (unsigned long long)(chain.readable - HDR_SIZE));
-                        hull_virtio_mmio_fail(v->t, why);
+                        dev_fail(v, why);
                         return;
                 }
                 tx_packet(v, &h, &chain);
@@ -322,24 +368,24 @@ static void tx_process(struct hull_virtio_vsock *v)
                 n++;
         }
         if (got < 0) {
-                hull_virtio_mmio_fail(v->t, why);
+                dev_fail(v, why);
                 return;
         }
         if (n)
-                hull_virtio_mmio_interrupt(v->t, Q_TX);
+                dev_interrupt(v, Q_TX);
         rx_flush(v);
 }
 
 /* Fill the guest's receive buffers: control packets first, then data from sockets the guest has credit for. */
 static void rx_flush(struct hull_virtio_vsock *v)
 {
-        struct hull_virtq *q = hull_virtio_mmio_queue(v->t, Q_RX);
+        struct hull_virtq *q = dev_queue(v, Q_RX);
         struct hull_virtq_chain chain;
         char why[160];
         size_t sent_ctrl = 0;
         int n = 0;
 
-        if (!hull_virtio_mmio_active(v->t) || !q->ready)
+        if (!dev_active(v) || !q->ready)
                 return;
         for (;;) {
                 struct conn *c = NULL;
@@ -356,13 +402,13 @@ static void rx_flush(struct hull_virtio_vsock *v)
                         break;
                 got = hull_virtq_pop(q, &chain, why, sizeof(why));
                 if (got < 0) {
-                        hull_virtio_mmio_fail(v->t, why);
+                        dev_fail(v, why);
                         return;
                 }
                 if (got == 0)
                         break; /* no buffers: the guest's next rx notify brings us back */
                 if (chain.writable < HDR_SIZE) {
-                        hull_virtio_mmio_fail(v->t, "rx buffer shorter than a packet header");
+                        dev_fail(v, "rx buffer shorter than a packet header");
                         return;
                 }
                 if (sent_ctrl < v->ctrl_len) {
@@ -403,7 +449,7 @@ static void rx_flush(struct hull_virtio_vsock *v)
                 v->ctrl_len -= sent_ctrl;
         }
         if (n)
-                hull_virtio_mmio_interrupt(v->t, Q_RX);
+                dev_interrupt(v, Q_RX);
 }
 
 static void handshake(struct hull_virtio_vsock *v, struct conn *c)
@@ -449,7 +495,7 @@ static void handshake(struct hull_virtio_vsock *v, struct conn *c)
         c->peer_port = (uint32_t)port;
         c->state = CONN_CONNECTING;
         c->connect_deadline = hull_now_usec() + CONNECT_WAIT_US;
-        if (hull_virtio_mmio_active(v->t))
+        if (dev_active(v))
                 queue_ctrl(v, c, OP_REQUEST, 0);
         else
                 c->request_pending = true; /* sent once the guest's driver is up (vsock_activate) */
@@ -465,7 +511,7 @@ static int on_conn(struct hull_loop_source *src, int fd, uint32_t events, void *
 
         (void)src;
         (void)fd;
-        hull_virtio_mmio_lock(v->t);
+        dev_lock(v);
         if (c->state == CONN_HANDSHAKE) {
                 if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
                         handshake(v, c);
@@ -478,7 +524,7 @@ static int on_conn(struct hull_loop_source *src, int fd, uint32_t events, void *
                 }
                 rx_flush(v);
         }
-        hull_virtio_mmio_unlock(v->t);
+        dev_unlock(v);
         return 0;
 }
 
@@ -493,16 +539,16 @@ static int on_accept(struct hull_loop_source *src, int fd, uint32_t events, void
         cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0)
                 return 0;
-        hull_virtio_mmio_lock(v->t);
+        dev_lock(v);
         if (v->n_conns >= MAX_CONNS || !(c = calloc(1, sizeof(*c)))) {
                 close(cfd);
-                hull_virtio_mmio_unlock(v->t);
+                dev_unlock(v);
                 return 0;
         }
         c->v = v;
         c->fd = cfd;
         c->state = CONN_HANDSHAKE;
-        if (hull_loop_add_fd(hull_vmm_loop(v->vmm), cfd, EPOLLIN, on_conn, c, &c->src, NULL) < 0) {
+        if (hull_loop_add_fd(v->loop, cfd, EPOLLIN, on_conn, c, &c->src, NULL) < 0) {
                 close(cfd);
                 free(c);
         } else {
@@ -510,7 +556,7 @@ static int on_accept(struct hull_loop_source *src, int fd, uint32_t events, void
                 v->conns = c;
                 v->n_conns++;
         }
-        hull_virtio_mmio_unlock(v->t);
+        dev_unlock(v);
         return 0;
 }
 
@@ -523,7 +569,7 @@ static int on_kick(struct hull_loop_source *src, int fd, uint32_t events, void *
         (void)r;
         (void)src;
         (void)events;
-        hull_virtio_mmio_lock(v->t);
+        dev_lock(v);
         if (v->reset_pending) {
                 struct conn *c, *next;
 
@@ -540,7 +586,7 @@ static int on_kick(struct hull_loop_source *src, int fd, uint32_t events, void *
                 }
                 hull_loop_timer_arm(v->retry_src, RETRY_US, NULL);
         }
-        hull_virtio_mmio_unlock(v->t);
+        dev_unlock(v);
         return 0;
 }
 
@@ -559,7 +605,7 @@ static void retry_requests(struct hull_virtio_vsock *v)
                         conn_free(v, c, c->request_pending ? false : true);
                         continue;
                 }
-                if (c->request_pending && hull_virtio_mmio_active(v->t)) {
+                if (c->request_pending && dev_active(v)) {
                         c->request_pending = false;
                         queue_ctrl(v, c, OP_REQUEST, 0);
                 }
@@ -574,10 +620,10 @@ static int on_retry(struct hull_loop_source *src, void *userdata)
         struct hull_virtio_vsock *v = userdata;
 
         (void)src;
-        hull_virtio_mmio_lock(v->t);
+        dev_lock(v);
         retry_requests(v);
         rx_flush(v);
-        hull_virtio_mmio_unlock(v->t);
+        dev_unlock(v);
         return 0;
 }
 
@@ -622,8 +668,9 @@ static const struct hull_virtio_ops vsock_ops = {
         .reset = vsock_reset,
 };
 
-int hull_virtio_vsock_new(struct hull_vmm *vmm, uint64_t base, uint32_t gsi, uint64_t guest_cid, const char *uds_path,
-                          struct hull_virtio_vsock **ret, struct hull_error **err)
+/* Everything but the transport: the listening socket, the reset kick and the retry timer on loop. */
+static int vsock_new(struct hull_loop *loop, uint64_t guest_cid, const char *uds_path, struct hull_virtio_vsock **ret,
+                     struct hull_error **err)
 {
         _cleanup_(hull_virtio_vsockp) struct hull_virtio_vsock *v = NULL;
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -636,7 +683,7 @@ int hull_virtio_vsock_new(struct hull_vmm *vmm, uint64_t base, uint32_t gsi, uin
         v = calloc(1, sizeof(*v));
         if (!v)
                 return hull_error_oom(err);
-        v->vmm = vmm;
+        v->loop = loop;
         v->guest_cid = guest_cid;
         v->listen_fd = v->kick_fd = -1;
         v->uds_path = strdup(uds_path);
@@ -652,15 +699,77 @@ int hull_virtio_vsock_new(struct hull_vmm *vmm, uint64_t base, uint32_t gsi, uin
         v->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (v->kick_fd < 0)
                 return hull_error_errno(err, errno, "vsock: eventfd");
-        r = hull_virtio_mmio_new(vmm, base, gsi, &vsock_ops, v, &v->t, err);
-        if (r < 0)
-                return r;
-        if ((r = hull_loop_add_timer(hull_vmm_loop(vmm), RETRY_US, on_retry, v, &v->retry_src, err)) < 0 ||
-            (r = hull_loop_add_fd(hull_vmm_loop(vmm), v->listen_fd, EPOLLIN, on_accept, v, &v->listen_src, err)) < 0 ||
-            (r = hull_loop_add_fd(hull_vmm_loop(vmm), v->kick_fd, EPOLLIN, on_kick, v, &v->kick_src, err)) < 0)
+        if ((r = hull_loop_add_timer(loop, RETRY_US, on_retry, v, &v->retry_src, err)) < 0 ||
+            (r = hull_loop_add_fd(loop, v->listen_fd, EPOLLIN, on_accept, v, &v->listen_src, err)) < 0 ||
+            (r = hull_loop_add_fd(loop, v->kick_fd, EPOLLIN, on_kick, v, &v->kick_src, err)) < 0)
                 return r;
         *ret = TAKE_PTR(v);
         return 0;
+}
+
+int hull_virtio_vsock_new(struct hull_vmm *vmm, uint64_t base, uint32_t gsi, uint64_t guest_cid, const char *uds_path,
+                          struct hull_virtio_vsock **ret, struct hull_error **err)
+{
+        _cleanup_(hull_virtio_vsockp) struct hull_virtio_vsock *v = NULL;
+        int r;
+
+        r = vsock_new(hull_vmm_loop(vmm), guest_cid, uds_path, &v, err);
+        if (r < 0)
+                return r;
+        r = hull_virtio_mmio_new(vmm, base, gsi, &vsock_ops, v, &v->t, err);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(v);
+        return 0;
+}
+
+int hull_virtio_vsock_new_detached(struct hull_loop *loop, uint64_t guest_cid, const char *uds_path,
+                                   struct hull_virtio_vsock **ret, struct hull_error **err)
+{
+        _cleanup_(hull_virtio_vsockp) struct hull_virtio_vsock *v = NULL;
+        int r;
+
+        r = vsock_new(loop, guest_cid, uds_path, &v, err);
+        if (r < 0)
+                return r;
+        v->d = calloc(1, sizeof(*v->d));
+        if (!v->d)
+                return hull_error_oom(err);
+        *ret = TAKE_PTR(v);
+        return 0;
+}
+
+struct hull_virtq *hull_virtio_vsock_detached_queue(struct hull_virtio_vsock *v, uint16_t q)
+{
+        return v->d && q < vsock_ops.num_queues ? &v->d->queues[q] : NULL;
+}
+
+void hull_virtio_vsock_detached_driver(struct hull_virtio_vsock *v, bool ok)
+{
+        if (!v->d)
+                return;
+        if (ok) {
+                /* DRIVER_OK (a failed device stays dead, as with the transport). */
+                v->d->active = !v->d->failed[0];
+                return;
+        }
+        /* The transport's reset: the queues forgotten, then the device's reset op. */
+        v->d->active = false;
+        for (unsigned i = 0; i < vsock_ops.num_queues; i++)
+                hull_virtq_reset(&v->d->queues[i]);
+        vsock_reset(v);
+}
+
+void hull_virtio_vsock_detached_notify(struct hull_virtio_vsock *v, uint16_t q)
+{
+        /* As the transport's notify: only for a live device and a ready queue. */
+        if (v->d && q < vsock_ops.num_queues && dev_active(v) && v->d->queues[q].ready)
+                vsock_notify(v, q);
+}
+
+const char *hull_virtio_vsock_detached_failed(const struct hull_virtio_vsock *v)
+{
+        return v->d && v->d->failed[0] ? v->d->failed : NULL;
 }
 
 struct hull_virtio_vsock *hull_virtio_vsock_free(struct hull_virtio_vsock *v)
@@ -681,6 +790,7 @@ struct hull_virtio_vsock *hull_virtio_vsock_free(struct hull_virtio_vsock *v)
                 close(v->kick_fd);
         free(v->uds_path);
         free(v->ctrl);
+        free(v->d);
         free(v);
         return NULL;
 }
