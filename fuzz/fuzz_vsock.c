@@ -13,8 +13,8 @@
  *   4 tx     mode ...            the guest sends one packet on the TX queue (see guest_tx)
  *   5 rx     n sizes...          the guest posts receive buffers on the RX queue (see guest_rx)
  *   6 reset  ok                  the guest's driver resets the device; ok&1: and brings it up again
- *   7 pump   w                   run the device's loop a few more times; w&0x80: wait for its next event up to
- *                                60 ms, once per script (the 50 ms retry timer that re-sends a REQUEST)
+ *   7 pump   w                   run the device's loop a few more times; w&0x80: first the device's retry timer
+ *                                fires (it re-sends the REQUESTs that wait for a driver or a listener)
  * The first byte: bit 0 set leaves the driver down at the start (the CONNECT waits for it).
  * After every step the loop runs (non-blocking) and every buffer the device returned on RX is checked: a header from
  * the host (CID 2) to the guest, a length that matches what was written. A device that fails (what would end the VM)
@@ -349,7 +349,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         static struct guest g;
         static char path[64];
         struct input in = { data, size };
-        bool waited = false;
         uint8_t buf[65536];
 
         if (!loop) {
@@ -417,10 +416,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                 driver_setup(&g, true);
                         break;
                 default:
-                        if ((u8(&in) & 0x80) && !waited) {
-                                waited = true;
-                                hull_loop_run_once(loop, 60);
-                        }
+                        if (u8(&in) & 0x80)
+                                hull_virtio_vsock_detached_retry(g.v);
                         pump(4);
                         break;
                 }

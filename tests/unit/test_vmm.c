@@ -10,14 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "error.h"
 #include "host/kvm-probe.h"
+#include "loop.h"
 #include "vmm/boot.h"
 #include "vmm/bus.h"
+#include "vmm/devices/virtio-vsock.h"
 #include "vmm/memory.h"
 #include "vmm/virtqueue.h"
 #include "vmm/vmm.h"
@@ -298,6 +301,201 @@ static void test_virtq_rejects_what_a_broken_driver_sends(void **state)
         f.q.used_gpa = (1ULL << 20) - 8;
         assert_int_equal(hull_virtq_activate(&f.q, &f.m, why, sizeof(why)), -EINVAL);
         hull_guest_mem_release(&f.m);
+}
+
+/* ---- virtio-vsock, detached from a VM (no KVM): this file plays the guest driver and the host client ---- */
+
+#define VS_CID 3
+#define VS_RX_BUF 0x10000
+#define VS_TX_BUF 0x40000
+
+struct vsock_hdr {
+        uint64_t src_cid, dst_cid;
+        uint32_t src_port, dst_port, len;
+        uint16_t type, op;
+        uint32_t flags, buf_alloc, fwd_cnt;
+} __attribute__((packed));
+
+struct vs_fixture {
+        struct hull_guest_mem m;
+        uint8_t *ram;
+        struct hull_loop *loop;
+        struct hull_virtio_vsock *v;
+        char dir[64], path[96];
+        uint16_t avail[2], used[2];
+        int client;
+};
+
+/* Queue q's rings at 0x1000 + q * 0x3000 (desc, avail, used a page apart), 8 entries. */
+static void vs_desc(struct vs_fixture *f, uint16_t q, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags,
+                    uint16_t next)
+{
+        uint8_t *d = f->ram + 0x1000 + q * 0x3000 + 16 * i;
+
+        memcpy(d, &addr, 8);
+        memcpy(d + 8, &len, 4);
+        memcpy(d + 12, &flags, 2);
+        memcpy(d + 14, &next, 2);
+}
+
+static void vs_offer(struct vs_fixture *f, uint16_t q, uint16_t head)
+{
+        uint8_t *avail = f->ram + 0x2000 + q * 0x3000;
+
+        memcpy(avail + 4 + 2 * (f->avail[q] % 8), &head, 2);
+        f->avail[q]++;
+        memcpy(avail + 2, &f->avail[q], 2);
+        hull_virtio_vsock_detached_notify(f->v, q);
+}
+
+static void vs_pump(struct vs_fixture *f)
+{
+        for (int i = 0; i < 5; i++)
+                hull_loop_run_once(f->loop, 10);
+}
+
+static void vs_setup(struct vs_fixture *f)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char why[160];
+
+        memset(f, 0, sizeof(*f));
+        assert_int_equal(hull_guest_mem_init(&f->m, 1ULL << 20, false, NULL), 0);
+        f->ram = hull_guest_mem_ptr(&f->m, 0, 1ULL << 20);
+        assert_int_equal(hull_loop_new(&f->loop, NULL), 0);
+        strcpy(f->dir, "/tmp/hull-vsock-XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+        snprintf(f->path, sizeof(f->path), "%s/vsock.sock", f->dir);
+        assert_int_equal(hull_virtio_vsock_new_detached(f->loop, VS_CID, f->path, &f->v, NULL), 0);
+        for (uint16_t q = 0; q < 3; q++) {
+                struct hull_virtq *vq = hull_virtio_vsock_detached_queue(f->v, q);
+
+                vq->num = 8;
+                vq->desc_gpa = 0x1000 + q * 0x3000;
+                vq->avail_gpa = vq->desc_gpa + 0x1000;
+                vq->used_gpa = vq->desc_gpa + 0x2000;
+                assert_int_equal(hull_virtq_activate(vq, &f->m, why, sizeof(why)), 0);
+                vq->ready = true;
+        }
+        hull_virtio_vsock_detached_driver(f->v, true);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->path);
+        f->client = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(f->client >= 0);
+        assert_int_equal(connect(f->client, (struct sockaddr *)&sa, sizeof(sa)), 0);
+}
+
+static void vs_teardown(struct vs_fixture *f)
+{
+        close(f->client);
+        hull_virtio_vsock_free(f->v);
+        hull_loop_free(f->loop);
+        rmdir(f->dir);
+        hull_guest_mem_release(&f->m);
+}
+
+/* Post one 4 KiB receive buffer and return the packet the device put there (0 when it put nothing). */
+static uint32_t vs_receive(struct vs_fixture *f, struct vsock_hdr *h, void *data, size_t len)
+{
+        uint8_t *used = f->ram + 0x3000;
+        uint16_t idx;
+        uint32_t written;
+
+        vs_desc(f, 0, 0, VS_RX_BUF, 4096, 2 /* WRITE */, 0);
+        vs_offer(f, 0, 0);
+        vs_pump(f);
+        memcpy(&idx, used + 2, 2);
+        if (idx == f->used[0]) {
+                /* nothing yet: take the buffer back from the available ring for the next try */
+                f->avail[0]--;
+                memcpy(f->ram + 0x2002, &f->avail[0], 2);
+                return 0;
+        }
+        memcpy(&written, used + 8 + 8 * (f->used[0] % 8), 4);
+        f->used[0]++;
+        memcpy(h, f->ram + VS_RX_BUF, sizeof(*h));
+        memcpy(data, f->ram + VS_RX_BUF + sizeof(*h), h->len < len ? h->len : len);
+        return written;
+}
+
+/* Send one packet from the guest, the header and the payload in two descriptors; claim: the len field. */
+static void vs_send(struct vs_fixture *f, const struct vsock_hdr *reply_to, uint16_t op, const char *payload,
+                    uint32_t claim)
+{
+        struct vsock_hdr h = {
+                .src_cid = VS_CID,
+                .dst_cid = 2,
+                .src_port = reply_to->dst_port,
+                .dst_port = reply_to->src_port,
+                .len = claim,
+                .type = 1,
+                .op = op,
+                .buf_alloc = 65536,
+        };
+        size_t n = strlen(payload);
+
+        memcpy(f->ram + VS_TX_BUF, &h, sizeof(h));
+        memcpy(f->ram + VS_TX_BUF + 0x1000, payload, n);
+        vs_desc(f, 1, 0, VS_TX_BUF, sizeof(h), n ? 1 /* NEXT */ : 0, 1);
+        vs_desc(f, 1, 1, VS_TX_BUF + 0x1000, (uint32_t)n, 0, 0);
+        vs_offer(f, 1, 0);
+}
+
+static void test_vsock_relays_a_hybrid_connection_without_kvm(void **state)
+{
+        struct vs_fixture f;
+        struct vsock_hdr req, h;
+        char buf[64] = { 0 };
+        ssize_t n;
+
+        vs_setup(&f);
+        assert_int_equal(send(f.client, "CONNECT 1024\n", 13, MSG_NOSIGNAL), 13);
+        vs_pump(&f);
+        /* The device asks the guest's port 1024 for a connection ... */
+        assert_int_equal(vs_receive(&f, &req, buf, sizeof(buf)), sizeof(req));
+        assert_int_equal(req.op, 1 /* REQUEST */);
+        assert_int_equal(req.src_cid, 2);
+        assert_int_equal(req.dst_cid, VS_CID);
+        assert_int_equal(req.dst_port, 1024);
+        assert_true(req.src_port >= 1u << 30);
+        /* ... and tells the host client once the guest accepted. */
+        vs_send(&f, &req, 2 /* RESPONSE */, "", 0);
+        assert_null(hull_virtio_vsock_detached_failed(f.v));
+        n = recv(f.client, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+        assert_true(n > 0);
+        buf[n] = 0;
+        assert_true(strncmp(buf, "OK ", 3) == 0 && strtoul(buf + 3, NULL, 10) == req.src_port);
+        /* Guest to host. */
+        vs_send(&f, &req, 5 /* RW */, "ping", 4);
+        n = recv(f.client, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+        assert_int_equal(n, 4);
+        assert_memory_equal(buf, "ping", 4);
+        /* Host to guest (the device may first send the credit it owes for "ping"). */
+        assert_int_equal(send(f.client, "pong", 4, MSG_NOSIGNAL), 4);
+        vs_pump(&f);
+        for (int i = 0; i < 4; i++) {
+                memset(buf, 0, sizeof(buf));
+                if (vs_receive(&f, &h, buf, sizeof(buf)) && h.op == 5 /* RW */)
+                        break;
+        }
+        assert_int_equal(h.op, 5);
+        assert_int_equal(h.len, 4);
+        assert_memory_equal(buf, "pong", 4);
+        assert_int_equal(h.dst_port, 1024);
+        assert_null(hull_virtio_vsock_detached_failed(f.v));
+        vs_teardown(&f);
+}
+
+static void test_vsock_packet_longer_than_its_chain_fails_the_device(void **state)
+{
+        struct vs_fixture f;
+        struct vsock_hdr peer = { .src_port = 1u << 30, .dst_port = 1024 };
+
+        vs_setup(&f);
+        /* 4 bytes in the chain, 100 claimed: what would end the VM. */
+        vs_send(&f, &peer, 5 /* RW */, "ping", 100);
+        assert_non_null(hull_virtio_vsock_detached_failed(f.v));
+        assert_non_null(strstr(hull_virtio_vsock_detached_failed(f.v), "claims 100 bytes"));
+        vs_teardown(&f);
 }
 
 /* ---- tiny guests on KVM ---- */
@@ -620,6 +818,8 @@ int main(void)
                 cmocka_unit_test(test_linux_loader_rejects_a_non_bzimage),
                 cmocka_unit_test(test_virtq_pops_a_chain_and_publishes_it_used),
                 cmocka_unit_test(test_virtq_rejects_what_a_broken_driver_sends),
+                cmocka_unit_test(test_vsock_relays_a_hybrid_connection_without_kvm),
+                cmocka_unit_test(test_vsock_packet_longer_than_its_chain_fails_the_device),
                 /* KVM_TESTS from here */
                 cmocka_unit_test(test_vmm_real_mode_guest_does_port_io),
                 cmocka_unit_test(test_vmm_long_mode_guest_does_mmio),

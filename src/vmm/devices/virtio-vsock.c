@@ -767,6 +767,12 @@ void hull_virtio_vsock_detached_notify(struct hull_virtio_vsock *v, uint16_t q)
                 vsock_notify(v, q);
 }
 
+void hull_virtio_vsock_detached_retry(struct hull_virtio_vsock *v)
+{
+        if (v->d)
+                on_retry(v->retry_src, v);
+}
+
 const char *hull_virtio_vsock_detached_failed(const struct hull_virtio_vsock *v)
 {
         return v->d && v->d->failed[0] ? v->d->failed : NULL;

@@ -28,7 +28,8 @@ const struct hull_virtio_mmio *hull_virtio_vsock_transport(const struct hull_vir
 /* The seam for driving the device without a VM (fuzz/fuzz_vsock.c, tests/unit/test_vmm.c): no transport, no KVM;
  * the device's sockets and timer run on the caller's loop, and the caller plays the guest driver. It programs the
  * three queues (0 rx, 1 tx, 2 event: num and ring addresses, hull_virtq_activate() on its own guest memory, ready),
- * says DRIVER_OK or reset with _driver(), and notifies queues with _notify(). What would end the VM (a malformed
+ * says DRIVER_OK or reset with _driver(), and notifies queues with _notify(); _retry() does what the retry timer does
+ * when it fires (re-send the REQUESTs that wait), without waiting for it. What would end the VM (a malformed
  * queue or packet) leaves the device dead and is reported by _failed() (NULL while it is fine). The packet handling
  * is the same code the transport drives. */
 int hull_virtio_vsock_new_detached(struct hull_loop *loop, uint64_t guest_cid, const char *uds_path,
@@ -36,4 +37,5 @@ int hull_virtio_vsock_new_detached(struct hull_loop *loop, uint64_t guest_cid, c
 struct hull_virtq *hull_virtio_vsock_detached_queue(struct hull_virtio_vsock *v, uint16_t q);
 void hull_virtio_vsock_detached_driver(struct hull_virtio_vsock *v, bool ok);
 void hull_virtio_vsock_detached_notify(struct hull_virtio_vsock *v, uint16_t q);
+void hull_virtio_vsock_detached_retry(struct hull_virtio_vsock *v);
 const char *hull_virtio_vsock_detached_failed(const struct hull_virtio_vsock *v);
