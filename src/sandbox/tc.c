@@ -52,10 +52,10 @@ ssize_t hull_tc_build_ingress_qdisc(void *buf, size_t cap, uint16_t type, int if
 ssize_t hull_tc_build_redirect(void *buf, size_t cap, int ifindex, int to_ifindex, uint16_t prio)
 {
         struct hull_nl_msg m;
-        struct {
-                struct tc_u32_sel sel;
-                struct tc_u32_key key; /* sel.keys[0]: offset 0, mask 0: matches every frame ("match u8 0 0") */
-        } sel = { .sel = { .flags = TC_U32_TERMINAL, .nkeys = 1 } };
+        /* The selector and its one key (sel.keys[0], all zero: offset 0, mask 0 matches every frame, "match u8 0
+         * 0") as bytes: a struct holding tc_u32_sel before another member is a GNU extension clang refuses. */
+        const struct tc_u32_sel head = { .flags = TC_U32_TERMINAL, .nkeys = 1 };
+        uint8_t sel[sizeof(struct tc_u32_sel) + sizeof(struct tc_u32_key)] = { 0 };
         struct tc_mirred mirred = { .action = TC_ACT_STOLEN,
                                     .eaction = TCA_EGRESS_REDIR,
                                     .ifindex = (__u32)to_ifindex };
@@ -74,7 +74,8 @@ ssize_t hull_tc_build_redirect(void *buf, size_t cap, int ifindex, int to_ifinde
         hull_nl_msg_nest_end(&m, act_opts);
         hull_nl_msg_nest_end(&m, act);
         hull_nl_msg_nest_end(&m, acts);
-        hull_nl_msg_attr(&m, TCA_U32_SEL, &sel, sizeof(sel));
+        memcpy(sel, &head, sizeof(head));
+        hull_nl_msg_attr(&m, TCA_U32_SEL, sel, sizeof(sel));
         hull_nl_msg_nest_end(&m, opts);
         return hull_nl_msg_end(&m);
 }
