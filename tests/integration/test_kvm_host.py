@@ -23,12 +23,22 @@ def kvm_host(source_dir):
     if os.geteuid() != 0:
         pytest.skip("the test bed runs virtiofsd with -o sandbox=chroot, which needs root")
 
-    def call(*args, share=None):
-        cmd = [str(run), "--timeout", str(RUN_TIMEOUT - 30)]
+    def once(args, share, timeout):
+        cmd = [str(run), "--timeout", str(timeout - 30)]
         if share:
             cmd += ["--share", share]
         return subprocess.run(cmd + ["--"] + list(args), cwd=str(source_dir), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, timeout=RUN_TIMEOUT)
+                              stderr=subprocess.PIPE, text=True, timeout=timeout)
+
+    def call(*args, share=None, timeout=RUN_TIMEOUT):
+        proc = once(args, share, timeout)
+        # The outer VM's nested SVM is QEMU's emulation: about one run in ten the outer kernel's KVM spins in a
+        # soft lockup while handling a nested guest's triple fault and the bed times out (status 125, the lockup
+        # on its console). That is the test bed failing, not the command: run it once more, and say so.
+        if proc.returncode == 125 and "soft lockup" in proc.stderr:
+            print("kvm-host: the outer kernel reported a soft lockup (nested SVM under TCG); running again")
+            proc = once(args, share, timeout)
+        return proc
 
     return call
 
@@ -80,7 +90,7 @@ def test_vmm_unit_tests_run_their_tiny_guests_in_kvm_host(kvm_host, build_dir):
     exe = build_dir / "tests" / "unit" / "test_vmm"
     if not exe.is_file():
         pytest.skip(f"{exe} is not built (no cmocka?)")
-    proc = kvm_host(str(exe))
+    proc = kvm_host(str(exe), timeout=150)  # 5 s when the bed is healthy
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     assert "SKIPPED" not in out and "not run" not in out, out[-3000:]
