@@ -468,11 +468,11 @@ static void in_read(struct hull_stdio_relay *r)
 
         if (r->dead || r->in_fd < 0 || r->in_writing || r->in_sent_close)
                 return;
-        buf = malloc(HULL_STDIO_CHUNK);
+        buf = malloc(HULL_STDIN_CHUNK);
         if (!buf)
                 return in_send_close(r);
         do
-                n = read(r->in_fd, buf, HULL_STDIO_CHUNK);
+                n = read(r->in_fd, buf, HULL_STDIN_CHUNK);
         while (n < 0 && errno == EINTR);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && r->in_pollable) {
                 free(buf);
