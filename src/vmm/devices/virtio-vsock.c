@@ -102,24 +102,24 @@ static void rx_flush(struct hull_virtio_vsock *v);
 /* The transport's services, or the detached seam's stand-ins for them (same rules: a failed device is inactive). */
 static struct hull_virtq *dev_queue(struct hull_virtio_vsock *v, uint16_t q)
 {
-        return v->t ? dev_queue(v, q) : &v->d->queues[q];
+        return v->t ? hull_virtio_mmio_queue(v->t, q) : &v->d->queues[q];
 }
 
 static bool dev_active(const struct hull_virtio_vsock *v)
 {
-        return v->t ? dev_active(v) : v->d->active && !v->d->failed[0];
+        return v->t ? hull_virtio_mmio_active(v->t) : v->d->active && !v->d->failed[0];
 }
 
 static void dev_interrupt(struct hull_virtio_vsock *v, uint16_t q)
 {
         if (v->t)
-                dev_interrupt(v, q);
+                hull_virtio_mmio_interrupt(v->t, q);
 }
 
 static void dev_fail(struct hull_virtio_vsock *v, const char *why)
 {
         if (v->t)
-                dev_fail(v, why);
+                hull_virtio_mmio_fail(v->t, why);
         else if (!v->d->failed[0])
                 snprintf(v->d->failed, sizeof(v->d->failed), "%s", why[0] ? why : "failed");
 }
@@ -127,13 +127,13 @@ static void dev_fail(struct hull_virtio_vsock *v, const char *why)
 static void dev_lock(struct hull_virtio_vsock *v)
 {
         if (v->t)
-                dev_lock(v);
+                hull_virtio_mmio_lock(v->t);
 }
 
 static void dev_unlock(struct hull_virtio_vsock *v)
 {
         if (v->t)
-                dev_unlock(v);
+                hull_virtio_mmio_unlock(v->t);
 }
 
 static struct pkt_hdr make_hdr(const struct hull_virtio_vsock *v, const struct conn *c, uint16_t op, uint32_t flags,
