@@ -434,10 +434,10 @@ static void in_write_done(int rc, const ProtobufCMessage *resp, const struct hul
                 }
         }
         r->in_writing = false;
-        if (r->in_closing || r->in_eof)
+        if (r->in_eof)
                 in_send_close(r);
         else
-                in_read(r);
+                in_read(r); /* also when closing: the rest of what the writer left goes first */
 out:
         free(w->data);
         free(w);
@@ -476,6 +476,8 @@ static void in_read(struct hull_stdio_relay *r)
         while (n < 0 && errno == EINTR);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && r->in_pollable) {
                 free(buf);
+                if (r->in_closing) /* CloseIO: what was written before it has been sent */
+                        return in_send_close(r);
                 hull_loop_source_set_events(r->in_src, EPOLLIN, NULL);
                 return;
         }
@@ -595,8 +597,14 @@ void hull_stdio_relay_close_stdin(struct hull_stdio_relay *r)
 {
         if (!r || r->in_sent_close)
                 return;
+        /* containerd's CloseIO comes right after its client closed the stdin FIFO, possibly before the relay read
+         * what it wrote: read on to what is there now (never wait), then close. */
         r->in_closing = true;
-        if (!r->in_writing)
+        if (r->in_writing)
+                return;
+        if (r->in_fd >= 0 && r->in_pollable)
+                in_read(r);
+        else
                 in_send_close(r);
 }
 
