@@ -250,13 +250,14 @@ struct pending {
         bool new_container;
 };
 
+/* NULL when out of memory, the request then answered. */
 static struct pending *pending_new(struct hull_task_service *ts, struct hull_ttrpc_request *req,
                                    struct hull_container *c, struct hull_process *p)
 {
         struct pending *x = calloc(1, sizeof(*x));
 
         if (!x)
-                return NULL;
+                goto oom;
         x->ts = ts;
         x->req = req;
         x->c = c ? hull_container_ref(c) : NULL;
@@ -266,9 +267,12 @@ static struct pending *pending_new(struct hull_task_service *ts, struct hull_ttr
                 hull_container_unref(x->c);
                 free(x->id);
                 free(x);
-                return NULL;
+                goto oom;
         }
         return x;
+oom:
+        hull_ttrpc_request_reply_errno(req, ENOMEM, "%s: out of memory", hull_ttrpc_request_method(req));
+        return NULL;
 }
 
 static void pending_free(struct pending *x)
@@ -469,7 +473,7 @@ static void h_create(struct hull_ttrpc_request *req, void *userdata)
         x = pending_new(ts, req, c, NULL);
         if (!x) {
                 hull_container_unref(c);
-                return (void)hull_ttrpc_request_reply_errno(req, ENOMEM, "create: out of memory");
+                return;
         }
         {
                 struct hull_container **v = realloc(ts->ctrs, (ts->n_ctrs + 1) * sizeof(*v));
@@ -564,7 +568,7 @@ static void h_start(struct hull_ttrpc_request *req, void *userdata)
                 return;
         x = pending_new(ts, req, c, p);
         if (!x)
-                return (void)hull_ttrpc_request_reply_errno(req, ENOMEM, "start: out of memory");
+                return;
         if (hull_process_start(p, start_done, x, &e) < 0) {
                 hull_ttrpc_request_reply_status(req, HULL_GRPC_FAILED_PRECONDITION, "start %s: %s", m->id,
                                                 hull_error_message(e));
@@ -623,7 +627,7 @@ static void h_delete(struct hull_ttrpc_request *req, void *userdata)
         }
         x = pending_new(ts, req, c, p);
         if (!x)
-                return (void)hull_ttrpc_request_reply_errno(req, ENOMEM, "delete: out of memory");
+                return;
         if (hull_container_remove(c, deleted, x, &e) < 0)
                 deleted(hull_error_code(e), e, x);
 }
@@ -779,7 +783,7 @@ static void h_kill(struct hull_ttrpc_request *req, void *userdata)
                                                              m->id);
         x = pending_new(ts, req, c, p);
         if (!x)
-                return (void)hull_ttrpc_request_reply_errno(req, ENOMEM, "kill: out of memory");
+                return;
         if (hull_process_kill(p, m->signal, m->all, op_empty_done, x, &e) < 0) {
                 hull_ttrpc_request_reply_error(req, e);
                 pending_free(x);
@@ -801,7 +805,7 @@ static void h_resize_pty(struct hull_ttrpc_request *req, void *userdata)
                 return reply_empty(req); /* nothing to resize (yet): as runc's shim, not an error */
         x = pending_new(ts, req, c, p);
         if (!x)
-                return (void)hull_ttrpc_request_reply_errno(req, ENOMEM, "resize: out of memory");
+                return;
         if (hull_process_resize(p, m->width, m->height, op_empty_done, x, &e) < 0) {
                 hull_ttrpc_request_reply_error(req, e);
                 pending_free(x);
@@ -854,7 +858,7 @@ static void pause_resume(struct hull_task_service *ts, struct hull_ttrpc_request
         /* x->p carries the direction: NULL for pause, the init for resume. */
         x = pending_new(ts, req, c, NULL);
         if (!x)
-                return (void)hull_ttrpc_request_reply_errno(req, ENOMEM, "out of memory");
+                return;
         x->p = pause ? NULL : hull_container_init(c);
         if (hull_container_pause(c, pause, paused_done, x, &e) < 0) {
                 hull_ttrpc_request_reply_error(req, e);
@@ -956,7 +960,7 @@ static void h_stats(struct hull_ttrpc_request *req, void *userdata)
                                                              m->id);
         x = pending_new(ts, req, c, NULL);
         if (!x)
-                return (void)hull_ttrpc_request_reply_errno(req, ENOMEM, "stats: out of memory");
+                return;
         if (hull_container_stats(c, stats_done, x, &e) < 0) {
                 hull_ttrpc_request_reply_error(req, e);
                 pending_free(x);
