@@ -119,20 +119,6 @@ static int parse_args(int argc, char **argv, bool run, struct create_args *a, bo
         return hull_oci_id_check(a->id, err);
 }
 
-static int absolute(const char *path, char **ret, struct hull_error **err)
-{
-        _cleanup_free_ char *cwd = NULL;
-
-        if (path[0] == '/') {
-                *ret = strdup(path);
-                return *ret ? 0 : hull_error_oom(err);
-        }
-        cwd = getcwd(NULL, 0);
-        if (!cwd)
-                return hull_error_errno(err, errno, "getcwd");
-        return asprintf(ret, "%s/%s", cwd, path) < 0 ? hull_error_oom(err) : 0;
-}
-
 static int bundle_terminal(const char *bundle, bool *ret, struct hull_error **err)
 {
         struct json_object *cfg, *process, *terminal;
@@ -210,9 +196,9 @@ static int create_container(const struct hull_cli_ctx *ctx, const struct create_
         if (r < 0)
                 return r;
         /* The monitor lives on in "/": it gets the paths of the global options absolute. */
-        if ((ctx->root && absolute(ctx->root, &root, err) < 0) ||
-            (ctx->config_path && absolute(ctx->config_path, &config, err) < 0) ||
-            (ctx->log_path && absolute(ctx->log_path, &log_path, err) < 0))
+        if ((ctx->root && hull_oci_absolute(ctx->root, &root, err) < 0) ||
+            (ctx->config_path && hull_oci_absolute(ctx->config_path, &config, err) < 0) ||
+            (ctx->log_path && hull_oci_absolute(ctx->log_path, &log_path, err) < 0))
                 return -ENOMEM;
         mctx = *ctx;
         mctx.root = root;
@@ -265,7 +251,7 @@ int hull_cli_create(const struct hull_cli_ctx *ctx, int argc, char **argv, struc
         r = parse_args(argc, argv, false, &a, &help, err);
         if (r < 0 || help)
                 return r;
-        if (a.console_socket && absolute(a.console_socket, &console, err) < 0)
+        if (a.console_socket && hull_oci_absolute(a.console_socket, &console, err) < 0)
                 return -ENOMEM;
         r = create_container(ctx, &a, console, false, NULL, NULL, &pid, err);
         return r < 0 ? hull_error_prefix(err, "create %s", a.id) : 0;
@@ -301,13 +287,13 @@ int hull_cli_run(const struct hull_cli_ctx *ctx, int argc, char **argv, struct h
         r = parse_args(argc, argv, true, &a, &help, err);
         if (r < 0 || help)
                 return r;
-        if (a.console_socket && absolute(a.console_socket, &console, err) < 0)
+        if (a.console_socket && hull_oci_absolute(a.console_socket, &console, err) < 0)
                 return -ENOMEM;
         console_path = console;
         if (!a.detach && !console_path) {
                 _cleanup_free_ char *b = NULL;
                 /* In the foreground a terminal needs no socket from the caller: we are its receiving end. */
-                if (absolute(a.bundle, &b, err) < 0 || bundle_terminal(b, &terminal, err) < 0)
+                if (hull_oci_absolute(a.bundle, &b, err) < 0 || bundle_terminal(b, &terminal, err) < 0)
                         return hull_error_prefix(err, "run %s", a.id);
                 if (terminal) {
                         r = hull_cli_console_new(&own_console, err);

@@ -310,20 +310,6 @@ static int waiter(const struct hull_oci_container *c, const char *exec_id)
         return status;
 }
 
-static int absolute_path(const char *path, char **ret, struct hull_error **err)
-{
-        _cleanup_free_ char *cwd = NULL;
-
-        if (path[0] == '/') {
-                *ret = strdup(path);
-                return *ret ? 0 : hull_error_oom(err);
-        }
-        cwd = getcwd(NULL, 0);
-        if (!cwd)
-                return hull_error_errno(err, errno, "getcwd");
-        return asprintf(ret, "%s/%s", cwd, path) < 0 ? hull_error_oom(err) : 0;
-}
-
 static void exec_args_done(struct exec_args *a)
 {
         free(a->env);
@@ -440,7 +426,7 @@ static int exec_main(const struct hull_cli_ctx *ctx, struct exec_args *a, struct
         if (a->console_socket) {
                 if (!terminal)
                         return hull_error_set(err, EINVAL, "cannot use console socket if hull will not allocate tty");
-                r = absolute_path(a->console_socket, &console, err);
+                r = hull_oci_absolute(a->console_socket, &console, err);
                 if (r < 0)
                         return r;
         } else if (terminal) {

@@ -38,23 +38,32 @@ int hull_oci_id_check(const char *id, struct hull_error **err)
         return 0;
 }
 
-int hull_oci_state_dir(const struct hull_cli_ctx *ctx, const char *id, char **ret, struct hull_error **err)
+int hull_oci_absolute(const char *path, char **ret, struct hull_error **err)
 {
         _cleanup_free_ char *cwd = NULL;
+
+        if (path[0] == '/') {
+                *ret = strdup(path);
+                return *ret ? 0 : hull_error_oom(err);
+        }
+        cwd = getcwd(NULL, 0);
+        if (!cwd)
+                return hull_error_errno(err, errno, "getcwd");
+        return asprintf(ret, "%s/%s", cwd, path) < 0 ? hull_error_oom(err) : 0;
+}
+
+int hull_oci_state_dir(const struct hull_cli_ctx *ctx, const char *id, char **ret, struct hull_error **err)
+{
+        _cleanup_free_ char *root = NULL;
         int r;
 
         r = hull_oci_id_check(id, err);
         if (r < 0)
                 return r;
-        if (ctx->root[0] == '/')
-                r = asprintf(ret, "%s/%s", ctx->root, id);
-        else {
-                cwd = getcwd(NULL, 0);
-                if (!cwd)
-                        return hull_error_errno(err, errno, "getcwd");
-                r = asprintf(ret, "%s/%s/%s", cwd, ctx->root, id);
-        }
-        return r < 0 ? hull_error_oom(err) : 0;
+        r = hull_oci_absolute(ctx->root, &root, err);
+        if (r < 0)
+                return r;
+        return asprintf(ret, "%s/%s", root, id) < 0 ? hull_error_oom(err) : 0;
 }
 
 struct hull_oci_container *hull_oci_container_free(struct hull_oci_container *c)

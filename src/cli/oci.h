@@ -37,6 +37,8 @@ struct hull_oci_container {
 
 /* runc's rule for ids: letters, digits, '_', '+', '-', '.'; not "." or ".."; here also at most 1024 bytes. */
 int hull_oci_id_check(const char *id, struct hull_error **err);
+/* path made absolute against the cwd (malloc'd). */
+int hull_oci_absolute(const char *path, char **ret, struct hull_error **err);
 /* "<root>/<id>", absolute (a relative --root is taken from the cwd). */
 int hull_oci_state_dir(const struct hull_cli_ctx *ctx, const char *id, char **ret, struct hull_error **err);
 /* Load <root>/<id>/state.json; -ENOENT with 'container "<id>" does not exist' when the directory is missing. */
