@@ -236,9 +236,9 @@ static void maybe_eof(struct hull_stdio_relay *r)
 
 static int out_read(struct out_stream *s);
 
-static void out_finish(struct out_stream *s)
+/* Stop watching the stream and drop its fd and what it still held. */
+static void out_release(struct out_stream *s)
 {
-        s->eof = true;
         hull_loop_source_remove(s->src);
         s->src = NULL;
         if (s->fd >= 0)
@@ -246,6 +246,12 @@ static void out_finish(struct out_stream *s)
         s->fd = -1;
         free(s->pending);
         s->pending = NULL;
+}
+
+static void out_finish(struct out_stream *s)
+{
+        s->eof = true;
+        out_release(s);
         maybe_eof(s->r);
 }
 
@@ -631,16 +637,8 @@ struct hull_stdio_relay *hull_stdio_relay_free(struct hull_stdio_relay *r)
         if (!r)
                 return NULL;
         r->dead = true;
-        for (int i = 0; i < 2; i++) {
-                struct out_stream *s = &r->out[i];
-                hull_loop_source_remove(s->src);
-                s->src = NULL;
-                if (s->fd >= 0)
-                        close(s->fd);
-                s->fd = -1;
-                free(s->pending);
-                s->pending = NULL;
-        }
+        for (int i = 0; i < 2; i++)
+                out_release(&r->out[i]);
         hull_loop_source_remove(r->in_src);
         if (r->in_fd >= 0)
                 close(r->in_fd);
