@@ -28,6 +28,7 @@ struct hull_process {
         Grpc__Process *exec_spec;
         struct hull_stdio_relay *relay;
         bool waited, exited, starting;
+        bool close_stdin; /* CloseIO came before the relay existed: close once it has sent what stdin holds */
         bool wait_sent; /* WaitProcess is out (sent once: at start, or by a signal before it) */
         int agent_status;
         uint32_t exit_status;
@@ -441,6 +442,8 @@ static void started(int r, const ProtobufCMessage *resp, const struct hull_error
         ro.userdata = p;
         if (hull_stdio_relay_start(&ro, &p->relay, &e) < 0)
                 log_warn("container %s: stdio: %s", o->c->id, hull_error_message(e));
+        else if (p->close_stdin)
+                hull_stdio_relay_close_stdin(p->relay);
         hull_process_tty_changed(p);
         process_wait(o->c, p);
         /* It may have ended already (its WaitProcess came back while the start was under way). */
@@ -534,12 +537,11 @@ void hull_process_tty_changed(struct hull_process *p)
 
 void hull_process_close_stdin(struct hull_process *p)
 {
+        /* Before the start the relay does not exist yet: what the client wrote before its CloseIO still goes in. */
         if (p->relay)
                 hull_stdio_relay_close_stdin(p->relay);
-        else if (p->fds[0] >= 0) {
-                close(p->fds[0]);
-                p->fds[0] = -1;
-        }
+        else
+                p->close_stdin = true;
 }
 
 void hull_container_vm_gone(struct hull_container *c, uint32_t status)
