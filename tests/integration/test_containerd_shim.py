@@ -211,7 +211,9 @@ def test_ctr_task_kill_sigkill(ctd):
 
 def test_ctr_task_ps_pause_resume_metrics(ctd):
     ctd.ctr("run", "-d", "--runtime", RT, ctd.image, "pr1", "sh", "-c",
-            "i=0; while true; do i=$((i+1)); echo $i > /tmp/tick; sleep 0.1; done")
+            # written aside and renamed: `echo > /tmp/tick` truncates first, and a cat landing between the
+            # truncate and the write would read an empty file
+            "i=0; while true; do i=$((i+1)); echo $i > /tmp/tick.new; mv /tmp/tick.new /tmp/tick; sleep 0.1; done")
     try:
         wait_status(ctd, "pr1", "RUNNING")
         ps = ctd.ctr("task", "ps", "pr1").stdout.splitlines()
@@ -223,7 +225,8 @@ def test_ctr_task_ps_pause_resume_metrics(ctd):
         ctd.ctr("task", "resume", "pr1")
         wait_status(ctd, "pr1", "RUNNING")
         # still alive and served after the resume
-        assert ctd.ctr("task", "exec", "--exec-id", "p1", "pr1", "cat", "/tmp/tick").stdout.strip().isdigit()
+        tick = ctd.ctr("task", "exec", "--exec-id", "p1", "pr1", "cat", "/tmp/tick").stdout
+        assert tick.strip().isdigit(), repr(tick)
 
         m = ctd.ctr("task", "metrics", "pr1").stdout
         assert re.search(r"memory\.usage_in_bytes\s+\d+", m) or re.search(r"memory\.\S+\s+\d+", m), m
