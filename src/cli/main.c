@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "buf.h"
 #include "cli.h"
 #include "error.h"
 #include "hull-build-config.h"
@@ -171,6 +172,7 @@ int main(int argc, char **argv)
         const char *msg;
         int r;
 
+        hull_malloc_stay_lean();
         r = run(argc, argv, &ctx, &err);
         if (r >= 0)
                 return r;

@@ -2,6 +2,7 @@
 #include "buf.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,4 +109,13 @@ void hull_buf_free(struct hull_buf *b)
         free(b->data);
         b->data = NULL;
         b->len = b->cap = 0;
+}
+
+void hull_malloc_stay_lean(void)
+{
+#ifdef M_MMAP_THRESHOLD
+        /* Setting either one fixes both: glibc's dynamic adjustment stops. */
+        mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+        mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+#endif
 }

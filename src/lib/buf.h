@@ -32,3 +32,8 @@ static inline void hull_buf_freep(struct hull_buf *b)
         hull_buf_free(b);
 }
 #define _cleanup_buf_ _cleanup_(hull_buf_freep)
+
+/* For the long-lived per-sandbox processes (shim, monitor): blocks of 128 KiB and more come from mmap and go back to
+ * the kernel when freed, and a freed heap top over 128 KiB is trimmed. glibc otherwise raises both thresholds after
+ * the first large free, and a relay of 1 MiB stdout chunks would leave ~1 MiB resident for the process's life. */
+void hull_malloc_stay_lean(void);

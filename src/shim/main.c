@@ -11,6 +11,7 @@
 #include "containerd_runtime_v2_task_shim.pb-c.h"
 #include "google_protobuf_timestamp.pb-c.h"
 
+#include "buf.h"
 #include "error.h"
 #include "fd.h"
 #include "hull-build-config.h"
@@ -399,6 +400,7 @@ int main(int argc, char **argv)
         _cleanup_error_ struct hull_error *err = NULL;
         struct hull_shim_args args;
 
+        hull_malloc_stay_lean();
         signal(SIGPIPE, SIG_IGN);
         if (hull_shim_parse_args(argc, argv, &args, &err) < 0) {
                 fprintf(stderr, PROGRAM ": %s\n", hull_error_message(err));
