@@ -131,28 +131,45 @@ static void remove_ctr(struct hull_agent_service *s, struct ctr *x)
         free(gone.storages);
 }
 
-static int lookup(struct hull_agent_service *s, const char *id, struct ctr **ret, struct hull_error **err)
+/* The container a request names, or NULL with the request answered: there is none, or it is still being created. */
+static struct ctr *request_ctr(struct hull_ttrpc_request *req, struct hull_agent_service *s, const char *id)
 {
-        *ret = find_ctr(s, id);
-        if (!*ret)
-                return hull_error_set(err, ENOENT, "container '%s' not found", id ? id : "");
-        if ((*ret)->creating)
-                return hull_error_set(err, EAGAIN, "container '%s' is still being created", id);
-        return 0;
+        struct ctr *x = find_ctr(s, id);
+
+        if (!x) {
+                hull_ttrpc_request_reply_errno(req, ENOENT, "container '%s' not found", id ? id : "");
+                return NULL;
+        }
+        if (x->creating) {
+                hull_ttrpc_request_reply_errno(req, EAGAIN, "container '%s' is still being created", id);
+                return NULL;
+        }
+        return x;
 }
 
-static int lookup_process(struct hull_agent_service *s, const char *cid, const char *eid,
-                          struct hull_agent_process **ret, struct hull_error **err)
+/* The process a request names, or NULL with the request answered. */
+static struct hull_agent_process *request_process(struct hull_ttrpc_request *req, struct hull_agent_service *s,
+                                                  const char *cid, const char *eid)
 {
-        struct ctr *x;
-        int r = lookup(s, cid, &x, err);
+        struct ctr *x = request_ctr(req, s, cid);
+        struct hull_agent_process *proc;
 
+        if (!x)
+                return NULL;
+        proc = hull_agent_container_process(x->c, eid);
+        if (!proc)
+                hull_ttrpc_request_reply_errno(req, ENOENT, "container %s: process '%s' not found", cid,
+                                               eid ? eid : "");
+        return proc;
+}
+
+/* Ends a request whose reply is Empty with the outcome of its call: r < 0 answers the error the call left in *e. */
+static void reply_empty(struct hull_ttrpc_request *req, int r, struct hull_error *const *e)
+{
         if (r < 0)
-                return r;
-        *ret = hull_agent_container_process(x->c, eid);
-        if (!*ret)
-                return hull_error_set(err, ENOENT, "container %s: process '%s' not found", cid, eid ? eid : "");
-        return 0;
+                hull_ttrpc_request_reply_error(req, *e);
+        else
+                hull_ttrpc_request_reply(req, &empty.base);
 }
 
 /* Exec processes the host is done with are freed from a timer, never from inside a process's own callback. */
@@ -303,6 +320,32 @@ static void stop_pause(struct hull_agent_service *s)
         s->pause_pid = 0;
 }
 
+/* CreateSandbox's work: the hostname, kernel modules, storages and the pause process of a shared pid namespace. */
+static int setup_sandbox(struct hull_agent_service *s, const Grpc__CreateSandboxRequest *m, struct hull_error **err)
+{
+        _cleanup_error_ struct hull_error *e = NULL;
+        pid_t pid;
+
+        if (m->hostname && *m->hostname && sethostname(m->hostname, strlen(m->hostname)) < 0)
+                return hull_error_set(err, errno, "hostname %s", m->hostname);
+        for (size_t i = 0; i < m->n_kernel_modules; i++)
+                if (load_module(s, m->kernel_modules[i], err) < 0)
+                        return -EIO;
+        for (size_t i = 0; i < m->n_storages; i++)
+                if (hull_agent_storage_add(s->storages, m->storages[i], err) < 0)
+                        return -EIO;
+        if (!m->sandbox_pidns || s->pause_pid)
+                return 0;
+        pid = hull_agent_pause_start(err);
+        if (pid < 0)
+                return -EIO;
+        s->pause_pid = pid;
+        snprintf(s->pause_ns, sizeof(s->pause_ns), "/proc/%d/ns/pid", (int)pid);
+        if (hull_agent_reaper_watch(s->cfg.reaper, pid, on_pause_exit, s, &e) < 0)
+                log_warn("sandbox: %s", hull_error_message(e));
+        return 0;
+}
+
 static void create_sandbox(struct hull_ttrpc_request *req, void *userdata)
 {
         struct hull_agent_service *s = userdata;
@@ -314,33 +357,10 @@ static void create_sandbox(struct hull_ttrpc_request *req, void *userdata)
                                                 s->sandbox_id ? s->sandbox_id : "");
                 return;
         }
-        if (m->hostname && *m->hostname && sethostname(m->hostname, strlen(m->hostname)) < 0) {
-                hull_ttrpc_request_reply_errno(req, errno, "CreateSandbox: hostname %s", m->hostname);
+        if (setup_sandbox(s, m, &e) < 0) {
+                hull_error_prefix(&e, "CreateSandbox");
+                hull_ttrpc_request_reply_error(req, e);
                 return;
-        }
-        for (size_t i = 0; i < m->n_kernel_modules; i++)
-                if (load_module(s, m->kernel_modules[i], &e) < 0) {
-                        hull_error_prefix(&e, "CreateSandbox");
-                        hull_ttrpc_request_reply_error(req, e);
-                        return;
-                }
-        for (size_t i = 0; i < m->n_storages; i++)
-                if (hull_agent_storage_add(s->storages, m->storages[i], &e) < 0) {
-                        hull_error_prefix(&e, "CreateSandbox");
-                        hull_ttrpc_request_reply_error(req, e);
-                        return;
-                }
-        if (m->sandbox_pidns && !s->pause_pid) {
-                pid_t pid = hull_agent_pause_start(&e);
-                if (pid < 0) {
-                        hull_error_prefix(&e, "CreateSandbox");
-                        hull_ttrpc_request_reply_error(req, e);
-                        return;
-                }
-                s->pause_pid = pid;
-                snprintf(s->pause_ns, sizeof(s->pause_ns), "/proc/%d/ns/pid", (int)pid);
-                if (hull_agent_reaper_watch(s->cfg.reaper, pid, on_pause_exit, s, &e) < 0)
-                        log_warn("sandbox: %s", hull_error_message(e));
         }
         free(s->sandbox_id);
         s->sandbox_id = strdup(m->sandbox_id ? m->sandbox_id : "");
@@ -469,131 +489,143 @@ static void on_started(struct hull_agent_container *c, const struct hull_error *
 
 static void start_container(struct hull_ttrpc_request *req, void *userdata)
 {
-        struct hull_agent_service *s = userdata;
         const Grpc__StartContainerRequest *m = (const void *)hull_ttrpc_request_message(req);
+        struct ctr *x = request_ctr(req, userdata, m->container_id);
         _cleanup_error_ struct hull_error *e = NULL;
-        struct ctr *x;
 
-        if (lookup(s, m->container_id, &x, &e) < 0 || hull_agent_container_start_async(x->c, on_started, req, &e) < 0)
+        if (x && hull_agent_container_start_async(x->c, on_started, req, &e) < 0)
                 hull_ttrpc_request_reply_error(req, e);
 }
 
 static void remove_container(struct hull_ttrpc_request *req, void *userdata)
 {
-        struct hull_agent_service *s = userdata;
         const Grpc__RemoveContainerRequest *m = (const void *)hull_ttrpc_request_message(req);
-        _cleanup_error_ struct hull_error *e = NULL;
-        struct ctr *x;
+        struct ctr *x = request_ctr(req, userdata, m->container_id);
 
-        if (lookup(s, m->container_id, &x, &e) < 0) {
-                hull_ttrpc_request_reply_error(req, e);
+        if (!x)
                 return;
-        }
-        remove_ctr(s, x);
+        remove_ctr(userdata, x);
         hull_ttrpc_request_reply(req, &empty.base);
 }
 
 static void exec_process(struct hull_ttrpc_request *req, void *userdata)
 {
-        struct hull_agent_service *s = userdata;
         const Grpc__ExecProcessRequest *m = (const void *)hull_ttrpc_request_message(req);
+        struct ctr *x = request_ctr(req, userdata, m->container_id);
         _cleanup_error_ struct hull_error *e = NULL;
-        struct ctr *x;
 
-        if (lookup(s, m->container_id, &x, &e) < 0 ||
-            hull_agent_container_exec_async(x->c, m->exec_id, m->process, on_started, req, &e) < 0)
+        if (x && hull_agent_container_exec_async(x->c, m->exec_id, m->process, on_started, req, &e) < 0)
                 hull_ttrpc_request_reply_error(req, e);
 }
 
 static void signal_process(struct hull_ttrpc_request *req, void *userdata)
 {
-        struct hull_agent_service *s = userdata;
         const Grpc__SignalProcessRequest *m = (const void *)hull_ttrpc_request_message(req);
-        _cleanup_error_ struct hull_error *e = NULL;
+        struct ctr *x = request_ctr(req, userdata, m->container_id);
         bool all = !m->exec_id || !*m->exec_id;
-        struct ctr *x;
+        _cleanup_error_ struct hull_error *e = NULL;
 
-        if (lookup(s, m->container_id, &x, &e) < 0 ||
-            hull_agent_container_signal(x->c, m->exec_id, (int)m->signal, all, &e) < 0) {
-                hull_ttrpc_request_reply_error(req, e);
-                return;
-        }
-        hull_ttrpc_request_reply(req, &empty.base);
+        if (x)
+                reply_empty(req, hull_agent_container_signal(x->c, m->exec_id, (int)m->signal, all, &e), &e);
 }
 
-struct pending_wait {
+/* WaitProcess and ReadStdout/ReadStderr are long polls: answered once the process exits or has output. */
+struct pending_poll {
         struct hull_ttrpc_request *req;
         struct hull_agent_service *s;
-        struct hull_agent_wait w;
         char *cid;
+        bool reading; /* rd, else w */
+        union {
+                struct hull_agent_wait w;
+                struct hull_agent_read rd;
+        };
 };
+
+/* NULL with the request answered when out of memory. */
+static struct pending_poll *poll_new(struct hull_ttrpc_request *req, struct hull_agent_service *s, const char *cid)
+{
+        struct pending_poll *p = calloc(1, sizeof(*p));
+
+        if (!p || !(p->cid = strdup(cid))) {
+                free(p);
+                hull_ttrpc_request_reply_errno(req, ENOMEM, "out of memory");
+                return NULL;
+        }
+        p->req = req;
+        p->s = s;
+        return p;
+}
+
+static void poll_free(struct pending_poll *p)
+{
+        free(p->cid);
+        free(p);
+}
+
+static void poll_cancel(struct hull_ttrpc_request *req, void *userdata)
+{
+        struct pending_poll *p = userdata;
+
+        if (p->reading)
+                hull_agent_process_read_cancel(&p->rd);
+        else
+                hull_agent_process_wait_cancel(&p->w);
+        hull_ttrpc_request_reply_status(req, HULL_GRPC_CANCELLED, "cancelled");
+        poll_free(p);
+}
+
+static void reply_exit(struct hull_ttrpc_request *req, int code)
+{
+        Grpc__WaitProcessResponse resp = GRPC__WAIT_PROCESS_RESPONSE__INIT;
+
+        resp.status = code;
+        hull_ttrpc_request_reply(req, &resp.base);
+}
 
 static void wait_done(struct hull_agent_wait *w, int code, void *userdata)
 {
-        struct pending_wait *p = userdata;
-        Grpc__WaitProcessResponse resp = GRPC__WAIT_PROCESS_RESPONSE__INIT;
-        resp.status = code;
-        hull_ttrpc_request_reply(p->req, &resp.base);
+        struct pending_poll *p = userdata;
+
+        reply_exit(p->req, code);
         gc(p->s, p->cid);
-        free(p->cid);
-        free(p);
-}
-
-static void wait_cancel(struct hull_ttrpc_request *req, void *userdata)
-{
-        struct pending_wait *p = userdata;
-
-        hull_agent_process_wait_cancel(&p->w);
-        hull_ttrpc_request_reply_status(req, HULL_GRPC_CANCELLED, "cancelled");
-        free(p->cid);
-        free(p);
+        poll_free(p);
 }
 
 static void wait_process(struct hull_ttrpc_request *req, void *userdata)
 {
         struct hull_agent_service *s = userdata;
         const Grpc__WaitProcessRequest *m = (const void *)hull_ttrpc_request_message(req);
-        _cleanup_error_ struct hull_error *e = NULL;
-        struct hull_agent_process *proc;
-        struct pending_wait *p;
+        struct hull_agent_process *proc = request_process(req, s, m->container_id, m->exec_id);
+        struct pending_poll *p;
         int code;
 
-        if (lookup_process(s, m->container_id, m->exec_id, &proc, &e) < 0) {
-                hull_ttrpc_request_reply_error(req, e);
+        if (!proc)
                 return;
-        }
         hull_agent_process_mark_waited(proc);
         if (hull_agent_process_has_exited(proc, &code)) {
-                Grpc__WaitProcessResponse resp = GRPC__WAIT_PROCESS_RESPONSE__INIT;
-                resp.status = code;
-                hull_ttrpc_request_reply(req, &resp.base);
-                gc(s, m->container_id);
+                gc(s, m->container_id); /* before the reply, which frees m */
+                reply_exit(req, code);
                 return;
         }
-        p = calloc(1, sizeof(*p));
-        if (!p || !(p->cid = strdup(m->container_id))) {
-                free(p);
-                hull_ttrpc_request_reply_errno(req, ENOMEM, "out of memory");
+        p = poll_new(req, s, m->container_id);
+        if (!p)
                 return;
-        }
-        p->req = req;
-        p->s = s;
         p->w = (struct hull_agent_wait){ .cb = wait_done, .userdata = p };
-        hull_ttrpc_request_on_cancel(req, wait_cancel, p);
+        hull_ttrpc_request_on_cancel(req, poll_cancel, p);
         hull_agent_process_wait(proc, &p->w);
 }
 
 static void write_stdin(struct hull_ttrpc_request *req, void *userdata)
 {
-        struct hull_agent_service *s = userdata;
         const Grpc__WriteStreamRequest *m = (const void *)hull_ttrpc_request_message(req);
+        struct hull_agent_process *proc = request_process(req, userdata, m->container_id, m->exec_id);
         Grpc__WriteStreamResponse resp = GRPC__WRITE_STREAM_RESPONSE__INIT;
         _cleanup_error_ struct hull_error *e = NULL;
-        struct hull_agent_process *proc;
         size_t written = 0;
 
-        if (lookup_process(s, m->container_id, m->exec_id, &proc, &e) < 0 ||
-            hull_agent_process_write(proc, m->data.data, m->data.len, &written, &e) < 0) {
+        if (!proc)
+                return;
+        if (hull_agent_process_write(proc, m->data.data, m->data.len, &written, &e) < 0) {
                 hull_ttrpc_request_reply_error(req, e);
                 return;
         }
@@ -603,44 +635,27 @@ static void write_stdin(struct hull_ttrpc_request *req, void *userdata)
 
 static void close_stdin(struct hull_ttrpc_request *req, void *userdata)
 {
-        struct hull_agent_service *s = userdata;
         const Grpc__CloseStdinRequest *m = (const void *)hull_ttrpc_request_message(req);
+        struct hull_agent_process *proc = request_process(req, userdata, m->container_id, m->exec_id);
         _cleanup_error_ struct hull_error *e = NULL;
-        struct hull_agent_process *proc;
 
-        if (lookup_process(s, m->container_id, m->exec_id, &proc, &e) < 0 ||
-            hull_agent_process_close_stdin(proc, &e) < 0) {
-                hull_ttrpc_request_reply_error(req, e);
-                return;
-        }
-        hull_ttrpc_request_reply(req, &empty.base);
+        if (proc)
+                reply_empty(req, hull_agent_process_close_stdin(proc, &e), &e);
 }
 
 static void tty_win_resize(struct hull_ttrpc_request *req, void *userdata)
 {
-        struct hull_agent_service *s = userdata;
         const Grpc__TtyWinResizeRequest *m = (const void *)hull_ttrpc_request_message(req);
+        struct hull_agent_process *proc = request_process(req, userdata, m->container_id, m->exec_id);
         _cleanup_error_ struct hull_error *e = NULL;
-        struct hull_agent_process *proc;
 
-        if (lookup_process(s, m->container_id, m->exec_id, &proc, &e) < 0 ||
-            hull_agent_process_resize(proc, m->row, m->column, &e) < 0) {
-                hull_ttrpc_request_reply_error(req, e);
-                return;
-        }
-        hull_ttrpc_request_reply(req, &empty.base);
+        if (proc)
+                reply_empty(req, hull_agent_process_resize(proc, m->row, m->column, &e), &e);
 }
-
-struct pending_read {
-        struct hull_ttrpc_request *req;
-        struct hull_agent_service *s;
-        struct hull_agent_read rd;
-        char *cid;
-};
 
 static void read_done(struct hull_agent_read *rd, const void *data, size_t len, void *userdata)
 {
-        struct pending_read *p = userdata;
+        struct pending_poll *p = userdata;
         Grpc__ReadStreamResponse resp = GRPC__READ_STREAM_RESPONSE__INIT;
 
         resp.data.data = (uint8_t *)data;
@@ -648,42 +663,24 @@ static void read_done(struct hull_agent_read *rd, const void *data, size_t len, 
         hull_ttrpc_request_reply(p->req, &resp.base);
         if (len == 0)
                 gc(p->s, p->cid);
-        free(p->cid);
-        free(p);
-}
-
-static void read_cancel(struct hull_ttrpc_request *req, void *userdata)
-{
-        struct pending_read *p = userdata;
-
-        hull_agent_process_read_cancel(&p->rd);
-        hull_ttrpc_request_reply_status(req, HULL_GRPC_CANCELLED, "cancelled");
-        free(p->cid);
-        free(p);
+        poll_free(p);
 }
 
 static void read_stream(struct hull_ttrpc_request *req, void *userdata, enum hull_agent_stream which)
 {
         struct hull_agent_service *s = userdata;
         const Grpc__ReadStreamRequest *m = (const void *)hull_ttrpc_request_message(req);
-        _cleanup_error_ struct hull_error *e = NULL;
-        struct hull_agent_process *proc;
-        struct pending_read *p;
+        struct hull_agent_process *proc = request_process(req, s, m->container_id, m->exec_id);
+        struct pending_poll *p;
 
-        if (lookup_process(s, m->container_id, m->exec_id, &proc, &e) < 0) {
-                hull_ttrpc_request_reply_error(req, e);
+        if (!proc)
                 return;
-        }
-        p = calloc(1, sizeof(*p));
-        if (!p || !(p->cid = strdup(m->container_id))) {
-                free(p);
-                hull_ttrpc_request_reply_errno(req, ENOMEM, "out of memory");
+        p = poll_new(req, s, m->container_id);
+        if (!p)
                 return;
-        }
-        p->req = req;
-        p->s = s;
+        p->reading = true;
         p->rd = (struct hull_agent_read){ .cb = read_done, .userdata = p, .max = m->len };
-        hull_ttrpc_request_on_cancel(req, read_cancel, p);
+        hull_ttrpc_request_on_cancel(req, poll_cancel, p);
         hull_agent_process_read(proc, which, &p->rd);
 }
 
@@ -699,17 +696,13 @@ static void read_stderr(struct hull_ttrpc_request *req, void *userdata)
 
 static void pause_or_resume(struct hull_ttrpc_request *req, void *userdata, bool pause)
 {
-        struct hull_agent_service *s = userdata;
         /* PauseContainerRequest and ResumeContainerRequest have the same single field. */
         const Grpc__PauseContainerRequest *m = (const void *)hull_ttrpc_request_message(req);
+        struct ctr *x = request_ctr(req, userdata, m->container_id);
         _cleanup_error_ struct hull_error *e = NULL;
-        struct ctr *x;
 
-        if (lookup(s, m->container_id, &x, &e) < 0 || hull_agent_container_pause(x->c, pause, &e) < 0) {
-                hull_ttrpc_request_reply_error(req, e);
-                return;
-        }
-        hull_ttrpc_request_reply(req, &empty.base);
+        if (x)
+                reply_empty(req, hull_agent_container_pause(x->c, pause, &e), &e);
 }
 
 static void pause_container(struct hull_ttrpc_request *req, void *userdata)
@@ -724,8 +717,8 @@ static void resume_container(struct hull_ttrpc_request *req, void *userdata)
 
 static void stats_container(struct hull_ttrpc_request *req, void *userdata)
 {
-        struct hull_agent_service *s = userdata;
         const Grpc__StatsContainerRequest *m = (const void *)hull_ttrpc_request_message(req);
+        struct ctr *x = request_ctr(req, userdata, m->container_id);
         _cleanup_error_ struct hull_error *e = NULL;
         Grpc__StatsContainerResponse resp = GRPC__STATS_CONTAINER_RESPONSE__INIT;
         Grpc__CgroupStats cg = GRPC__CGROUP_STATS__INIT;
@@ -735,12 +728,9 @@ static void stats_container(struct hull_ttrpc_request *req, void *userdata)
         Grpc__MemoryData mdata = GRPC__MEMORY_DATA__INIT;
         Grpc__PidsStats pids = GRPC__PIDS_STATS__INIT;
         struct hull_agent_cgroup_stats st;
-        struct ctr *x;
 
-        if (lookup(s, m->container_id, &x, &e) < 0) {
-                hull_ttrpc_request_reply_error(req, e);
+        if (!x)
                 return;
-        }
         if (!hull_agent_container_cgroup(x->c)) {
                 hull_ttrpc_request_reply_status(req, HULL_GRPC_UNIMPLEMENTED, "container %s has no cgroup",
                                                 m->container_id);
@@ -772,15 +762,12 @@ static void stats_container(struct hull_ttrpc_request *req, void *userdata)
 /* UpdateContainer: the new cgroup v2 limits (cpu, memory, pids, cpuset) of a running container. */
 static void update_container(struct hull_ttrpc_request *req, void *userdata)
 {
-        struct hull_agent_service *s = userdata;
         const Grpc__UpdateContainerRequest *m = (const void *)hull_ttrpc_request_message(req);
+        struct ctr *x = request_ctr(req, userdata, m->container_id);
         _cleanup_error_ struct hull_error *e = NULL;
-        struct ctr *x;
 
-        if (lookup(s, m->container_id, &x, &e) < 0) {
-                hull_ttrpc_request_reply_error(req, e);
+        if (!x)
                 return;
-        }
         if (!hull_agent_container_cgroup(x->c)) {
                 hull_ttrpc_request_reply_status(req, HULL_GRPC_FAILED_PRECONDITION,
                                                 "UpdateContainer %s: the container has no cgroup", m->container_id);
@@ -819,73 +806,90 @@ static void set_guest_date_time(struct hull_ttrpc_request *req, void *userdata)
         hull_ttrpc_request_reply(req, &empty.base);
 }
 
-/* The networking calls: one rtnetlink socket per call (the agent's network namespace is the sandbox's). */
-static void reply_net_error(struct hull_ttrpc_request *req, const char *call, struct hull_error **e)
+/* ---- networking: UpdateInterface, UpdateRoutes, ListInterfaces, ListRoutes ---- */
+
+/* A networking call's reply, a tree network.c built, in the member its call fills. */
+struct net_reply {
+        Types__Interface *interface;
+        Grpc__Interfaces *interfaces;
+        Grpc__Routes *routes;
+};
+
+static void net_reply_free(struct net_reply *out)
 {
-        hull_error_prefix(e, "%s", call);
-        hull_ttrpc_request_reply_error(req, *e);
+        hull_agent_net_interface_free(out->interface);
+        hull_agent_net_interfaces_free(out->interfaces);
+        hull_agent_net_routes_free(out->routes);
 }
 
-static void update_interface(struct hull_ttrpc_request *req, void *userdata)
+/* Each call returns the message to send (inside *out), or NULL with *err set. */
+static const ProtobufCMessage *net_update_interface(struct hull_nl *nl, const ProtobufCMessage *msg,
+                                                    struct net_reply *out, struct hull_error **err)
 {
-        const Grpc__UpdateInterfaceRequest *m = (const void *)hull_ttrpc_request_message(req);
-        _cleanup_(hull_nl_closep) struct hull_nl *nl = NULL;
-        _cleanup_error_ struct hull_error *e = NULL;
-        Types__Interface *resp = NULL;
+        const Grpc__UpdateInterfaceRequest *m = (const void *)msg;
+        const Types__Interface *i;
 
-        if (hull_nl_open(&nl, &e) < 0 || hull_agent_net_update_interface(nl, m->interface, &resp, &e) < 0) {
-                reply_net_error(req, "UpdateInterface", &e);
-                return;
-        }
-        log_info("UpdateInterface: %s (%s), %zu addresses, mtu %llu", resp->name, resp->hwaddr, resp->n_ipaddresses,
-                 (unsigned long long)resp->mtu);
-        hull_ttrpc_request_reply(req, &resp->base);
-        hull_agent_net_interface_free(resp);
+        if (hull_agent_net_update_interface(nl, m->interface, &out->interface, err) < 0)
+                return NULL;
+        i = out->interface;
+        log_info("UpdateInterface: %s (%s), %zu addresses, mtu %llu", i->name, i->hwaddr, i->n_ipaddresses,
+                 (unsigned long long)i->mtu);
+        return &i->base;
 }
 
-static void update_routes(struct hull_ttrpc_request *req, void *userdata)
+static const ProtobufCMessage *net_update_routes(struct hull_nl *nl, const ProtobufCMessage *msg, struct net_reply *out,
+                                                 struct hull_error **err)
 {
-        const Grpc__UpdateRoutesRequest *m = (const void *)hull_ttrpc_request_message(req);
-        _cleanup_(hull_nl_closep) struct hull_nl *nl = NULL;
-        _cleanup_error_ struct hull_error *e = NULL;
-        Grpc__Routes *resp = NULL;
+        const Grpc__UpdateRoutesRequest *m = (const void *)msg;
 
-        if (hull_nl_open(&nl, &e) < 0 || hull_agent_net_update_routes(nl, m->routes, &resp, &e) < 0) {
-                reply_net_error(req, "UpdateRoutes", &e);
-                return;
-        }
+        if (hull_agent_net_update_routes(nl, m->routes, &out->routes, err) < 0)
+                return NULL;
         log_info("UpdateRoutes: %zu requested, %zu in the main table", m->routes ? m->routes->n_routes : 0,
-                 resp->n_routes);
-        hull_ttrpc_request_reply(req, &resp->base);
-        hull_agent_net_routes_free(resp);
+                 out->routes->n_routes);
+        return &out->routes->base;
 }
 
-static void list_interfaces(struct hull_ttrpc_request *req, void *userdata)
+static const ProtobufCMessage *net_list_interfaces(struct hull_nl *nl, const ProtobufCMessage *msg,
+                                                   struct net_reply *out, struct hull_error **err)
 {
-        _cleanup_(hull_nl_closep) struct hull_nl *nl = NULL;
-        _cleanup_error_ struct hull_error *e = NULL;
-        Grpc__Interfaces *resp = NULL;
-
-        if (hull_nl_open(&nl, &e) < 0 || hull_agent_net_list_interfaces(nl, &resp, &e) < 0) {
-                reply_net_error(req, "ListInterfaces", &e);
-                return;
-        }
-        hull_ttrpc_request_reply(req, &resp->base);
-        hull_agent_net_interfaces_free(resp);
+        return hull_agent_net_list_interfaces(nl, &out->interfaces, err) < 0 ? NULL : &out->interfaces->base;
 }
 
-static void list_routes(struct hull_ttrpc_request *req, void *userdata)
+static const ProtobufCMessage *net_list_routes(struct hull_nl *nl, const ProtobufCMessage *msg, struct net_reply *out,
+                                               struct hull_error **err)
 {
+        return hull_agent_net_list_routes(nl, &out->routes, err) < 0 ? NULL : &out->routes->base;
+}
+
+static const struct net_method {
+        const char *method;
+        const ProtobufCMessage *(*call)(struct hull_nl *nl, const ProtobufCMessage *msg, struct net_reply *out,
+                                        struct hull_error **err);
+} net_methods[] = {
+        { "UpdateInterface", net_update_interface },
+        { "UpdateRoutes", net_update_routes },
+        { "ListInterfaces", net_list_interfaces },
+        { "ListRoutes", net_list_routes },
+};
+
+/* The handler of every net_methods entry (its userdata): one rtnetlink socket per call, the agent's network
+ * namespace being the sandbox's. */
+static void serve_net(struct hull_ttrpc_request *req, void *userdata)
+{
+        const struct net_method *nm = userdata;
+        _cleanup_(net_reply_free) struct net_reply out = { 0 };
         _cleanup_(hull_nl_closep) struct hull_nl *nl = NULL;
         _cleanup_error_ struct hull_error *e = NULL;
-        Grpc__Routes *resp = NULL;
+        const ProtobufCMessage *resp = NULL;
 
-        if (hull_nl_open(&nl, &e) < 0 || hull_agent_net_list_routes(nl, &resp, &e) < 0) {
-                reply_net_error(req, "ListRoutes", &e);
+        if (hull_nl_open(&nl, &e) >= 0)
+                resp = nm->call(nl, hull_ttrpc_request_message(req), &out, &e);
+        if (!resp) {
+                hull_error_prefix(&e, "%s", nm->method);
+                hull_ttrpc_request_reply_error(req, e);
                 return;
         }
-        hull_ttrpc_request_reply(req, &resp->base);
-        hull_agent_net_routes_free(resp);
+        hull_ttrpc_request_reply(req, resp);
 }
 
 static void get_guest_details(struct hull_ttrpc_request *req, void *userdata)
@@ -992,10 +996,6 @@ static const struct {
         { "GetOOMEvent", get_oom_event },
         { "UpdateContainer", update_container },
         { "SetGuestDateTime", set_guest_date_time },
-        { "UpdateInterface", update_interface },
-        { "UpdateRoutes", update_routes },
-        { "ListInterfaces", list_interfaces },
-        { "ListRoutes", list_routes },
 };
 
 int hull_agent_service_new(const struct hull_agent_service_config *cfg, struct hull_ttrpc_server *server,
@@ -1031,6 +1031,12 @@ int hull_agent_service_new(const struct hull_agent_service_config *cfg, struct h
         for (size_t i = 0; i < ARRAY_SIZE(agent_methods); i++) {
                 r = hull_ttrpc_server_register_pb(server, &grpc__agent_service__descriptor, agent_methods[i].method,
                                                   agent_methods[i].handler, s, err);
+                if (r < 0)
+                        goto fail;
+        }
+        for (size_t i = 0; i < ARRAY_SIZE(net_methods); i++) {
+                r = hull_ttrpc_server_register_pb(server, &grpc__agent_service__descriptor, net_methods[i].method,
+                                                  serve_net, (void *)&net_methods[i], err);
                 if (r < 0)
                         goto fail;
         }
