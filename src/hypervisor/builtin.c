@@ -3,7 +3,6 @@
  * trips: start returns once the vCPUs run. */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +20,6 @@
 
 /* The guest's CID on its virtio-vsock device. Hybrid vsock never shows it to the host: every VM can have the same. */
 #define BUILTIN_GUEST_CID 3
-#define DAEMON_STOP_TIMEOUT_MS 1000
 
 struct builtin {
         char *vsock_path, *console_log, *vfs_path, *vfs_log;
@@ -35,23 +33,11 @@ struct builtin {
         unsigned n_nics;
 };
 
-static const char *hv_id(const struct hull_hypervisor *hv)
-{
-        return hv->desc.id ? hv->desc.id : "-";
-}
-
-static pthread_once_t kvm_once = PTHREAD_ONCE_INIT;
-static struct hull_kvm_probe_result kvm_result;
-
-static void kvm_probe_once(void)
-{
-        hull_kvm_probe(NULL, 0, &kvm_result);
-}
-
 static int builtin_create(struct hull_hypervisor *hv, struct hull_error **err)
 {
         const struct hull_hv_desc *d = &hv->desc;
         struct builtin *b = calloc(1, sizeof(*b));
+        int r;
 
         if (!b)
                 return hull_error_oom(err);
@@ -60,17 +46,16 @@ static int builtin_create(struct hull_hypervisor *hv, struct hull_error **err)
         if (d->accel == HULL_HV_ACCEL_TCG)
                 return hull_error_set(err, EOPNOTSUPP, "builtin: the built-in VMM runs on KVM only, not TCG");
         if (d->accel == HULL_HV_ACCEL_AUTO) {
-                pthread_once(&kvm_once, kvm_probe_once);
-                if (!kvm_result.usable)
-                        return hull_error_set(err, ENODEV, "builtin: KVM is not usable: %s", kvm_result.reason);
+                const struct hull_kvm_probe_result *kvm = hull_hv_kvm_probe();
+                if (!kvm->usable)
+                        return hull_error_set(err, ENODEV, "builtin: KVM is not usable: %s", kvm->reason);
         }
         if (d->channel == HULL_HV_CHANNEL_SERIAL)
                 return hull_error_set(err, EOPNOTSUPP, "builtin: the agent channel is hybrid vsock, not virtio-serial");
         if (d->shared_dir) {
-                const char *daemon = d->fs_daemon ? d->fs_daemon : HULL_HV_VIRTIOFSD;
-                if (daemon[0] != '/' || access(daemon, X_OK) < 0)
-                        return hull_error_errno(err, daemon[0] != '/' ? EINVAL : errno, "builtin: virtio-fs daemon %s",
-                                                daemon);
+                r = hull_hv_check_fs_daemon(hv, err);
+                if (r < 0)
+                        return hull_error_prefix(err, "builtin"), r;
                 if (asprintf(&b->vfs_path, "%s/virtiofsd.sock", d->state_dir) < 0 ||
                     asprintf(&b->vfs_log, "%s/virtiofsd.log", d->state_dir) < 0)
                         return hull_error_oom(err);
@@ -119,7 +104,7 @@ static int builtin_create(struct hull_hypervisor *hv, struct hull_error **err)
                 return hull_error_oom(err);
         }
         if (d->console == HULL_HV_CONSOLE_VIRTIO)
-                log_debug("sandbox=%s builtin: no virtio-console, the console is the serial port", hv_id(hv));
+                log_debug("sandbox=%s builtin: no virtio-console, the console is the serial port", hull_hv_id(hv));
         return 0;
 }
 
@@ -143,9 +128,9 @@ static int on_vmm_exit(struct hull_loop_source *src, int fd, uint32_t events, vo
         snprintf(msg, sizeof(msg), "builtin VMM: %s", why);
         ev.message = msg;
         if (kind == HULL_VMM_EXIT_ERROR)
-                log_error("sandbox=%s builtin: the VM died: %s", hv_id(hv), why);
+                log_error("sandbox=%s builtin: the VM died: %s", hull_hv_id(hv), why);
         else
-                log_info("sandbox=%s builtin: the VM ended: %s", hv_id(hv), why);
+                log_info("sandbox=%s builtin: the VM ended: %s", hull_hv_id(hv), why);
         if (ev.guest) {
                 struct hull_hv_event sd = { .kind = HULL_HV_EVENT_SHUTDOWN,
                                             .guest = true,
@@ -204,17 +189,8 @@ static int builtin_start(struct hull_hypervisor *hv, struct hull_error **err)
                 return hull_error_errno(err, errno, "builtin: console log %s", b->console_log);
         cfg.console_fd = b->console_fd;
         if (d->shared_dir) {
-                struct hull_virtiofsd_config vc = {
-                        .binary = d->fs_daemon ? d->fs_daemon : HULL_HV_VIRTIOFSD,
-                        .source = d->shared_dir,
-                        .socket_path = b->vfs_path,
-                        .log_path = b->vfs_log,
-                        .cache = d->fs_cache,
-                        .extra_args = d->fs_extra_args,
-                        .debug = d->debug,
-                };
-                if ((r = hull_virtiofsd_start(&vc, &b->vfs, err)) < 0 ||
-                    (r = hull_virtiofsd_watch(b->vfs, hv->loop, on_vfs_exit, hv, err)) < 0)
+                r = hull_hv_start_virtiofsd(hv, b->vfs_path, b->vfs_log, on_vfs_exit, &b->vfs, err);
+                if (r < 0)
                         return r;
                 cfg.fs_socket = b->vfs_path;
                 cfg.fs_tag = d->shared_tag ? d->shared_tag : HULL_HV_SHARED_TAG;
@@ -228,9 +204,9 @@ static int builtin_start(struct hull_hypervisor *hv, struct hull_error **err)
         r = hull_vmm_start(b->vmm, err);
         if (r < 0)
                 return r;
-        log_info("sandbox=%s builtin: VM up in %llu ms (%u vCPUs, %llu MiB, agent over hybrid vsock %s)", hv_id(hv),
-                 (unsigned long long)((hull_now_usec() - t0) / 1000), cfg.vcpus, (unsigned long long)cfg.memory_mib,
-                 b->vsock_path);
+        log_info("sandbox=%s builtin: VM up in %llu ms (%u vCPUs, %llu MiB, agent over hybrid vsock %s)",
+                 hull_hv_id(hv), (unsigned long long)((hull_now_usec() - t0) / 1000), cfg.vcpus,
+                 (unsigned long long)cfg.memory_mib, b->vsock_path);
         return 0;
 }
 
@@ -239,11 +215,8 @@ static void release_runtime(struct builtin *b)
         hull_loop_source_remove(b->watch);
         b->watch = NULL;
         b->vmm = hull_vmm_free(b->vmm); /* stops the threads, closes and unlinks the vsock socket */
-        if (b->vfs) {
-                /* The VMM's vhost-user connection is gone: the daemon leaves by itself. */
-                hull_virtiofsd_stop(b->vfs, DAEMON_STOP_TIMEOUT_MS, NULL);
-                b->vfs = hull_virtiofsd_free(b->vfs);
-        }
+        /* The VMM's vhost-user connection is gone: the daemon leaves by itself. */
+        b->vfs = hull_hv_stop_virtiofsd(b->vfs);
         if (b->console_fd >= 0)
                 close(b->console_fd);
         b->console_fd = -1;
@@ -261,32 +234,30 @@ static int builtin_stop(struct hull_hypervisor *hv, unsigned timeout_ms, int *re
         return 0;
 }
 
-static int builtin_pause(struct hull_hypervisor *hv, struct hull_error **err)
+/* Pause or resume the vCPUs, then report it: no QMP event will. */
+static int vcpu_op(struct hull_hypervisor *hv, int (*op)(struct hull_vmm *, struct hull_error **),
+                   enum hull_hv_event_kind kind, struct hull_error **err)
 {
         struct builtin *b = hv->priv;
-        struct hull_hv_event ev = { .kind = HULL_HV_EVENT_PAUSED };
+        struct hull_hv_event ev = { .kind = kind };
         int r;
 
         if (!b->vmm)
                 return hull_error_set(err, ENOTCONN, "builtin: not running");
-        r = hull_vmm_pause(b->vmm, err);
+        r = op(b->vmm, err);
         if (r >= 0)
                 hull_hypervisor_emit(hv, &ev);
         return r;
 }
 
+static int builtin_pause(struct hull_hypervisor *hv, struct hull_error **err)
+{
+        return vcpu_op(hv, hull_vmm_pause, HULL_HV_EVENT_PAUSED, err);
+}
+
 static int builtin_resume(struct hull_hypervisor *hv, struct hull_error **err)
 {
-        struct builtin *b = hv->priv;
-        struct hull_hv_event ev = { .kind = HULL_HV_EVENT_RESUMED };
-        int r;
-
-        if (!b->vmm)
-                return hull_error_set(err, ENOTCONN, "builtin: not running");
-        r = hull_vmm_resume(b->vmm, err);
-        if (r >= 0)
-                hull_hypervisor_emit(hv, &ev);
-        return r;
+        return vcpu_op(hv, hull_vmm_resume, HULL_HV_EVENT_RESUMED, err);
 }
 
 static int builtin_agent_channel(struct hull_hypervisor *hv, struct hull_hv_channel *ret, struct hull_error **err)
@@ -311,22 +282,13 @@ static uint32_t builtin_capabilities(struct hull_hypervisor *hv)
 static size_t builtin_pids(struct hull_hypervisor *hv, pid_t *ret, size_t max)
 {
         struct builtin *b = hv->priv;
-
-        size_t n = 0;
-        pid_t p;
+        size_t n;
 
         /* The VMM is this process; then virtiofsd. */
         if (!b->vmm)
                 return 0;
-        if (n < max)
-                ret[n] = getpid();
-        n++;
-        if (b->vfs && (p = hull_virtiofsd_pid(b->vfs)) > 0) {
-                if (n < max)
-                        ret[n] = p;
-                n++;
-        }
-        return n;
+        n = hull_hv_add_pid(ret, max, 0, getpid());
+        return hull_hv_add_pid(ret, max, n, b->vfs ? hull_virtiofsd_pid(b->vfs) : 0);
 }
 
 static void builtin_destroy(struct hull_hypervisor *hv)

@@ -2,7 +2,6 @@
  * up from the QMP greeting, drives pause/resume/quit over QMP, and turns QEMU's exit (pidfd) into an event. */
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/un.h>
@@ -28,7 +27,6 @@
 
 #define QMP_CALL_TIMEOUT_MS 5000
 #define QUIT_TIMEOUT_MS 1000
-#define DAEMON_STOP_TIMEOUT_MS 1000
 /* After QMP broke during start, how long QEMU gets to finish exiting so that its own error can be shown. */
 #define EXIT_GRACE_MS 2000
 
@@ -53,21 +51,6 @@ struct qemu {
 
 /* QEMU prefixes its messages with its program name, or just "qemu". */
 static const char *const log_prefixes[] = { "qemu-system-x86_64", "/usr/bin/qemu-system-x86_64", "qemu", NULL };
-
-static const char *hv_id(const struct hull_hypervisor *hv)
-{
-        return hv->desc.id ? hv->desc.id : "-";
-}
-
-/* ---- accelerator ------------------------------------------------------------------------------------------ */
-
-static pthread_once_t kvm_once = PTHREAD_ONCE_INIT;
-static struct hull_kvm_probe_result kvm_result;
-
-static void kvm_probe_once(void)
-{
-        hull_kvm_probe(NULL, 0, &kvm_result);
-}
 
 /* ---- create ------------------------------------------------------------------------------------------------ */
 
@@ -96,13 +79,14 @@ static int choose_channel(struct hull_hypervisor *hv, struct qemu *q, struct hul
         if (fd >= 0) {
                 q->vhost_fd = fd;
                 q->channel = HULL_HV_CAP_VSOCK;
-                log_debug("sandbox=%s qemu: agent over vhost-vsock, guest CID %u", hv_id(hv), q->cid);
+                log_debug("sandbox=%s qemu: agent over vhost-vsock, guest CID %u", hull_hv_id(hv), q->cid);
                 return 0;
         }
         if (hv->desc.channel == HULL_HV_CHANNEL_VSOCK)
                 return hull_error_set(err, -hull_error_code(e), "agent channel: %s", hull_error_message(e));
         q->channel = HULL_HV_CAP_SERIAL_CHANNEL;
-        log_info("sandbox=%s qemu: agent over virtio-serial (no vhost-vsock: %s)", hv_id(hv), hull_error_message(e));
+        log_info("sandbox=%s qemu: agent over virtio-serial (no vhost-vsock: %s)", hull_hv_id(hv),
+                 hull_error_message(e));
         return 0;
 }
 
@@ -125,26 +109,22 @@ static int qemu_create(struct hull_hypervisor *hv, struct hull_error **err)
         r = hull_host_find_binary(d->binary ? d->binary : HULL_QEMU_BINARY, NULL, &q->binary, err);
         if (r < 0)
                 return hull_error_prefix(err, "qemu"), r;
-        if (d->shared_dir) {
-                const char *daemon = d->fs_daemon ? d->fs_daemon : HULL_HV_VIRTIOFSD;
-                if (daemon[0] != '/' || access(daemon, X_OK) < 0)
-                        return hull_error_errno(err, daemon[0] != '/' ? EINVAL : errno, "virtio-fs daemon %s", daemon);
-        }
+        if (d->shared_dir && (r = hull_hv_check_fs_daemon(hv, err)) < 0)
+                return r;
 
         switch (d->accel) {
         case HULL_HV_ACCEL_KVM:
                 q->kvm = true;
-                log_info("sandbox=%s qemu: accelerator KVM (asked for)", hv_id(hv));
+                log_info("sandbox=%s qemu: accelerator KVM (asked for)", hull_hv_id(hv));
                 break;
         case HULL_HV_ACCEL_TCG:
                 q->kvm = false;
-                log_info("sandbox=%s qemu: accelerator TCG (asked for)", hv_id(hv));
+                log_info("sandbox=%s qemu: accelerator TCG (asked for)", hull_hv_id(hv));
                 break;
         case HULL_HV_ACCEL_AUTO:
-                pthread_once(&kvm_once, kvm_probe_once);
-                q->kvm = kvm_result.usable;
-                log_info("sandbox=%s qemu: accelerator %s (KVM probe: %s)", hv_id(hv), q->kvm ? "KVM" : "TCG",
-                         kvm_result.reason);
+                q->kvm = hull_hv_kvm_probe()->usable;
+                log_info("sandbox=%s qemu: accelerator %s (KVM probe: %s)", hull_hv_id(hv), q->kvm ? "KVM" : "TCG",
+                         hull_hv_kvm_probe()->reason);
                 break;
         }
 
@@ -169,10 +149,7 @@ static int qemu_create(struct hull_hypervisor *hv, struct hull_error **err)
 static void release_runtime(struct qemu *q)
 {
         q->qmp = hull_qmp_free(q->qmp);
-        if (q->vfs) {
-                hull_virtiofsd_stop(q->vfs, DAEMON_STOP_TIMEOUT_MS, NULL);
-                q->vfs = hull_virtiofsd_free(q->vfs);
-        }
+        q->vfs = hull_hv_stop_virtiofsd(q->vfs);
         if (q->qmp_path)
                 unlink(q->qmp_path);
         if (q->agent_path && q->channel == HULL_HV_CAP_SERIAL_CHANNEL)
@@ -198,7 +175,7 @@ static int on_qemu_exit(struct hull_loop_source *src, pid_t pid, int status, voi
                 strncat(msg, " (the guest shut down)", sizeof(msg) - strlen(msg) - 1);
         ev.guest = q->guest_shutdown;
         ev.message = msg;
-        log_debug("sandbox=%s %s", hv_id(hv), msg);
+        log_debug("sandbox=%s %s", hull_hv_id(hv), msg);
         hull_hypervisor_emit(hv, &ev); /* last: the callback may free hv */
         return 0;
 }
@@ -247,7 +224,7 @@ static void on_qmp_event(struct hull_qmp *qmp, const struct hull_qmp_msg *msg, v
                 ev.kind = HULL_HV_EVENT_RESUMED;
                 ev.message = "resumed";
         } else {
-                log_debug("sandbox=%s qemu: QMP event %s", hv_id(hv), msg->event);
+                log_debug("sandbox=%s qemu: QMP event %s", hull_hv_id(hv), msg->event);
                 return;
         }
         hull_hypervisor_emit(hv, &ev);
@@ -258,7 +235,7 @@ static void on_qmp_close(struct hull_qmp *qmp, int code, const char *why, void *
         struct hull_hypervisor *hv = userdata;
 
         /* QEMU's exit, if that is why, arrives through the pidfd. */
-        log_debug("sandbox=%s qemu: QMP closed: %s", hv_id(hv), why);
+        log_debug("sandbox=%s qemu: QMP closed: %s", hull_hv_id(hv), why);
 }
 
 static int close_fd(int fd)
@@ -308,19 +285,7 @@ static int do_start(struct hull_hypervisor *hv, struct qemu *q, struct hull_erro
                 return hull_error_errno(err, errno, "qemu: remove old logs in %s", d->state_dir);
 
         if (d->shared_dir) {
-                struct hull_virtiofsd_config vc = {
-                        .binary = d->fs_daemon ? d->fs_daemon : HULL_HV_VIRTIOFSD,
-                        .source = d->shared_dir,
-                        .socket_path = q->vfs_path,
-                        .log_path = q->vfs_log,
-                        .cache = d->fs_cache,
-                        .extra_args = d->fs_extra_args,
-                        .debug = d->debug,
-                };
-                r = hull_virtiofsd_start(&vc, &q->vfs, err);
-                if (r < 0)
-                        return r;
-                r = hull_virtiofsd_watch(q->vfs, hv->loop, on_vfs_exit, hv, err);
+                r = hull_hv_start_virtiofsd(hv, q->vfs_path, q->vfs_log, on_vfs_exit, &q->vfs, err);
                 if (r < 0)
                         return r;
                 plan.virtiofsd_socket = q->vfs_path;
@@ -377,7 +342,7 @@ static int do_start(struct hull_hypervisor *hv, struct qemu *q, struct hull_erro
                 _cleanup_buf_ struct hull_buf line = HULL_BUF_INIT;
                 for (char **a = argv; *a; a++)
                         hull_buf_printf(&line, "%s%s", a == argv ? "" : " ", *a);
-                log_debug("sandbox=%s qemu: %s", hv_id(hv), line.data ? line.data : "");
+                log_debug("sandbox=%s qemu: %s", hull_hv_id(hv), line.data ? line.data : "");
         }
         /* The pod's network namespace is where the VMM runs (its taps are there; the unix sockets are paths). */
         if (d->netns_path) {
@@ -415,9 +380,9 @@ static int do_start(struct hull_hypervisor *hv, struct qemu *q, struct hull_erro
         {
                 struct json_object *s = NULL;
                 const char *st = json_object_object_get_ex(status, "status", &s) ? json_object_get_string(s) : "?";
-                log_info("sandbox=%s qemu: pid %d up in %llu ms (QEMU %s, %s, %s, agent over %s), status %s", hv_id(hv),
-                         (int)q->child.pid, (unsigned long long)((hull_now_usec() - t0) / 1000), q->version,
-                         q->machine == HULL_QEMU_MICROVM ? "microvm" : "q35", q->kvm ? "KVM" : "TCG",
+                log_info("sandbox=%s qemu: pid %d up in %llu ms (QEMU %s, %s, %s, agent over %s), status %s",
+                         hull_hv_id(hv), (int)q->child.pid, (unsigned long long)((hull_now_usec() - t0) / 1000),
+                         q->version, q->machine == HULL_QEMU_MICROVM ? "microvm" : "q35", q->kvm ? "KVM" : "TCG",
                          q->channel == HULL_HV_CAP_VSOCK ? "vhost-vsock" : "virtio-serial", st ? st : "?");
         }
         return 0;
@@ -448,10 +413,10 @@ static int qemu_stop(struct hull_hypervisor *hv, unsigned timeout_ms, int *ret_s
                 if (q->qmp && !hull_qmp_is_broken(q->qmp)) {
                         _cleanup_error_ struct hull_error *e = NULL;
                         if (hull_qmp_call(q->qmp, "quit", NULL, QUIT_TIMEOUT_MS, NULL, &e) < 0)
-                                log_debug("sandbox=%s qemu: %s", hv_id(hv), hull_error_message(e));
+                                log_debug("sandbox=%s qemu: %s", hull_hv_id(hv), hull_error_message(e));
                 }
                 if (hull_child_wait(&q->child, (int)timeout_ms) != 1) {
-                        log_warn("sandbox=%s qemu: pid %d did not quit within %u ms, killing it", hv_id(hv),
+                        log_warn("sandbox=%s qemu: pid %d did not quit within %u ms, killing it", hull_hv_id(hv),
                                  (int)q->child.pid, timeout_ms);
                         hull_child_terminate(&q->child, SIGKILL, 0);
                 }
@@ -508,20 +473,9 @@ static uint32_t qemu_capabilities(struct hull_hypervisor *hv)
 static size_t qemu_pids(struct hull_hypervisor *hv, pid_t *ret, size_t max)
 {
         struct qemu *q = hv->priv;
-        size_t n = 0;
-        pid_t p;
+        size_t n = hull_hv_add_pid(ret, max, 0, q->child.reaped ? 0 : q->child.pid);
 
-        if (q->child.pid > 0 && !q->child.reaped) {
-                if (n < max)
-                        ret[n] = q->child.pid;
-                n++;
-        }
-        if (q->vfs && (p = hull_virtiofsd_pid(q->vfs)) > 0) {
-                if (n < max)
-                        ret[n] = p;
-                n++;
-        }
-        return n;
+        return hull_hv_add_pid(ret, max, n, q->vfs ? hull_virtiofsd_pid(q->vfs) : 0);
 }
 
 static void qemu_destroy(struct hull_hypervisor *hv)
