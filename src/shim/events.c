@@ -22,29 +22,25 @@
 #define FORWARD_TIMEOUT_USEC (5ull * 1000 * 1000)
 #define EVENTS_SERVICE "containerd.services.events.ttrpc.v1.Events"
 
+/* Each event's topic and containerd message, by kind. */
+static const struct {
+        const char *topic;
+        const ProtobufCMessageDescriptor *message;
+} events[] = {
+        [HULL_TASK_EVENT_CREATE] = { "/tasks/create", &containerd__events__task_create__descriptor },
+        [HULL_TASK_EVENT_START] = { "/tasks/start", &containerd__events__task_start__descriptor },
+        [HULL_TASK_EVENT_EXIT] = { "/tasks/exit", &containerd__events__task_exit__descriptor },
+        [HULL_TASK_EVENT_DELETE] = { "/tasks/delete", &containerd__events__task_delete__descriptor },
+        [HULL_TASK_EVENT_EXEC_ADDED] = { "/tasks/exec-added", &containerd__events__task_exec_added__descriptor },
+        [HULL_TASK_EVENT_EXEC_STARTED] = { "/tasks/exec-started", &containerd__events__task_exec_started__descriptor },
+        [HULL_TASK_EVENT_PAUSED] = { "/tasks/paused", &containerd__events__task_paused__descriptor },
+        [HULL_TASK_EVENT_RESUMED] = { "/tasks/resumed", &containerd__events__task_resumed__descriptor },
+        [HULL_TASK_EVENT_OOM] = { "/tasks/oom", &containerd__events__task_oom__descriptor },
+};
+
 const char *hull_shim_event_topic(const struct hull_task_event *ev)
 {
-        switch (ev->kind) {
-        case HULL_TASK_EVENT_CREATE:
-                return "/tasks/create";
-        case HULL_TASK_EVENT_START:
-                return "/tasks/start";
-        case HULL_TASK_EVENT_EXIT:
-                return "/tasks/exit";
-        case HULL_TASK_EVENT_DELETE:
-                return "/tasks/delete";
-        case HULL_TASK_EVENT_EXEC_ADDED:
-                return "/tasks/exec-added";
-        case HULL_TASK_EVENT_EXEC_STARTED:
-                return "/tasks/exec-started";
-        case HULL_TASK_EVENT_PAUSED:
-                return "/tasks/paused";
-        case HULL_TASK_EVENT_RESUMED:
-                return "/tasks/resumed";
-        case HULL_TASK_EVENT_OOM:
-                return "/tasks/oom";
-        }
-        return NULL;
+        return (unsigned)ev->kind < ARRAY_SIZE(events) ? events[ev->kind].topic : NULL;
 }
 
 static void timestamp_from_ns(Google__Protobuf__Timestamp *ts, uint64_t ns)
@@ -66,15 +62,40 @@ static int pack(const ProtobufCMessage *m, uint8_t **ret, size_t *ret_len, struc
         return 0;
 }
 
+/* The singular field `name` of msg if it has one of that type, else NULL. */
+static void *field(ProtobufCMessage *msg, const char *name, ProtobufCType type)
+{
+        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, name);
+
+        return f && f->type == type && f->label != PROTOBUF_C_LABEL_REPEATED ? (char *)msg + f->offset : NULL;
+}
+
+static void set_string(ProtobufCMessage *msg, const char *name, const char *value)
+{
+        char **p = field(msg, name, PROTOBUF_C_TYPE_STRING);
+
+        if (p)
+                *p = (char *)value;
+}
+
+static void set_uint32(ProtobufCMessage *msg, const char *name, uint32_t value)
+{
+        uint32_t *p = field(msg, name, PROTOBUF_C_TYPE_UINT32);
+
+        if (p)
+                *p = value;
+}
+
 /* Fill any (type_url, value) with the event; value.data is malloc'd. */
 static int event_to_any(const struct hull_task_event *ev, Google__Protobuf__Any *any, struct hull_error **err)
 {
         Google__Protobuf__Timestamp exited_at = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
         /* The process id containerd expects: the exec id, or for a container's init the container id. */
-        char *cid = (char *)(ev->container_id ? ev->container_id : "");
-        char *pid_id = (char *)(ev->exec_id && *ev->exec_id ? ev->exec_id : cid);
-        char *exec_id = (char *)(ev->exec_id ? ev->exec_id : "");
+        const char *cid = ev->container_id ? ev->container_id : "";
+        const char *pid_id = ev->exec_id && *ev->exec_id ? ev->exec_id : cid;
+        /* Room for any one of the messages in events[]. */
         union {
+                ProtobufCMessage base;
                 Containerd__Events__TaskCreate create;
                 Containerd__Events__TaskStart start;
                 Containerd__Events__TaskExit exit;
@@ -85,74 +106,25 @@ static int event_to_any(const struct hull_task_event *ev, Google__Protobuf__Any 
                 Containerd__Events__TaskResumed resumed;
                 Containerd__Events__TaskOOM oom;
         } m;
-        const ProtobufCMessage *msg = NULL;
+        Google__Protobuf__Timestamp **ts;
 
-        timestamp_from_ns(&exited_at, ev->exited_at_ns);
-        switch (ev->kind) {
-        case HULL_TASK_EVENT_CREATE:
-                m.create = (Containerd__Events__TaskCreate)CONTAINERD__EVENTS__TASK_CREATE__INIT;
-                m.create.container_id = cid;
-                m.create.pid = ev->pid;
-                msg = &m.create.base;
-                break;
-        case HULL_TASK_EVENT_START:
-                m.start = (Containerd__Events__TaskStart)CONTAINERD__EVENTS__TASK_START__INIT;
-                m.start.container_id = cid;
-                m.start.pid = ev->pid;
-                msg = &m.start.base;
-                break;
-        case HULL_TASK_EVENT_EXIT:
-                m.exit = (Containerd__Events__TaskExit)CONTAINERD__EVENTS__TASK_EXIT__INIT;
-                m.exit.container_id = cid;
-                m.exit.id = pid_id;
-                m.exit.pid = ev->pid;
-                m.exit.exit_status = ev->exit_status;
-                m.exit.exited_at = &exited_at;
-                msg = &m.exit.base;
-                break;
-        case HULL_TASK_EVENT_DELETE:
-                m.del = (Containerd__Events__TaskDelete)CONTAINERD__EVENTS__TASK_DELETE__INIT;
-                m.del.container_id = cid;
-                m.del.id = pid_id;
-                m.del.pid = ev->pid;
-                m.del.exit_status = ev->exit_status;
-                m.del.exited_at = &exited_at;
-                msg = &m.del.base;
-                break;
-        case HULL_TASK_EVENT_EXEC_ADDED:
-                m.exec_added = (Containerd__Events__TaskExecAdded)CONTAINERD__EVENTS__TASK_EXEC_ADDED__INIT;
-                m.exec_added.container_id = cid;
-                m.exec_added.exec_id = exec_id;
-                msg = &m.exec_added.base;
-                break;
-        case HULL_TASK_EVENT_EXEC_STARTED:
-                m.exec_started = (Containerd__Events__TaskExecStarted)CONTAINERD__EVENTS__TASK_EXEC_STARTED__INIT;
-                m.exec_started.container_id = cid;
-                m.exec_started.exec_id = exec_id;
-                m.exec_started.pid = ev->pid;
-                msg = &m.exec_started.base;
-                break;
-        case HULL_TASK_EVENT_PAUSED:
-                m.paused = (Containerd__Events__TaskPaused)CONTAINERD__EVENTS__TASK_PAUSED__INIT;
-                m.paused.container_id = cid;
-                msg = &m.paused.base;
-                break;
-        case HULL_TASK_EVENT_RESUMED:
-                m.resumed = (Containerd__Events__TaskResumed)CONTAINERD__EVENTS__TASK_RESUMED__INIT;
-                m.resumed.container_id = cid;
-                msg = &m.resumed.base;
-                break;
-        case HULL_TASK_EVENT_OOM:
-                m.oom = (Containerd__Events__TaskOOM)CONTAINERD__EVENTS__TASK_OOM__INIT;
-                m.oom.container_id = cid;
-                msg = &m.oom.base;
-                break;
-        }
-        if (!msg)
+        if ((unsigned)ev->kind >= ARRAY_SIZE(events) || !events[ev->kind].message)
                 return hull_error_set(err, EINVAL, "unknown task event kind %d", (int)ev->kind);
+        protobuf_c_message_init(events[ev->kind].message, &m);
+        /* Every containerd.events.Task* message has some of these fields; each gets those it has. */
+        set_string(&m.base, "container_id", cid);
+        set_string(&m.base, "id", pid_id);
+        set_string(&m.base, "exec_id", ev->exec_id ? ev->exec_id : "");
+        set_uint32(&m.base, "pid", ev->pid);
+        set_uint32(&m.base, "exit_status", ev->exit_status);
+        ts = field(&m.base, "exited_at", PROTOBUF_C_TYPE_MESSAGE);
+        if (ts) {
+                timestamp_from_ns(&exited_at, ev->exited_at_ns);
+                *ts = &exited_at;
+        }
         /* containerd's typeurl names events by their proto message name (no type.googleapis.com/ prefix). */
-        any->type_url = (char *)msg->descriptor->name;
-        return pack(msg, &any->value.data, &any->value.len, err);
+        any->type_url = (char *)m.base.descriptor->name;
+        return pack(&m.base, &any->value.data, &any->value.len, err);
 }
 
 int hull_shim_event_any(const struct hull_task_event *ev, uint8_t **ret_any, size_t *ret_len, struct hull_error **err)
