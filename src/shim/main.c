@@ -149,6 +149,23 @@ static int wait_ready(int fd, pid_t pid, struct hull_error **err)
         return hull_error_set(err, EIO, "%s", msg);
 }
 
+/* Start and delete both take the start lock (waiting) and then try the state lock. Returns 0 holding both,
+ * -EWOULDBLOCK holding only the start lock (a live shim holds the state lock), or another error. */
+static int take_locks(const struct hull_shim_paths *paths, int *start_lock, int *state_lock, struct hull_error **err)
+{
+        int fd;
+
+        fd = hull_shim_start_lock(paths, err);
+        if (fd < 0)
+                return fd;
+        *start_lock = fd;
+        fd = hull_shim_state_lock(paths, err);
+        if (fd < 0)
+                return fd;
+        *state_lock = fd;
+        return 0;
+}
+
 int hull_shim_cmd_start(const struct hull_shim_args *args)
 {
         _cleanup_error_ struct hull_error *err = NULL;
@@ -183,13 +200,8 @@ int hull_shim_cmd_start(const struct hull_shim_args *args)
                 r = hull_error_oom(&err);
                 goto fail;
         }
-        start_lock = hull_shim_start_lock(&paths, &err);
-        if (start_lock < 0) {
-                r = start_lock;
-                goto fail;
-        }
-        state_lock = hull_shim_state_lock(&paths, &err);
-        if (state_lock == -EWOULDBLOCK) {
+        r = take_locks(&paths, &start_lock, &state_lock, &err);
+        if (r == -EWOULDBLOCK) {
                 /* A live shim serves this sandbox: the container joins it. */
                 log_info("start: container %s joins sandbox %s (%s)", args->id, sandbox_id, address);
                 r = write_bundle_file(bundle, "address", address, &err);
@@ -198,10 +210,8 @@ int hull_shim_cmd_start(const struct hull_shim_args *args)
                 printf("%s\n", address);
                 goto out;
         }
-        if (state_lock < 0) {
-                r = state_lock;
+        if (r < 0)
                 goto fail;
-        }
         /* Leftovers of a shim that died without containerd's delete: clean them before starting afresh. */
         {
                 _cleanup_free_ char *state_json = NULL;
@@ -354,17 +364,11 @@ int hull_shim_cmd_delete(const struct hull_shim_args *args)
          * or the two wait for each other. A live shim (other containers of its pod) costs no wait. */
         if (!shim_accepts(&paths) || hull_shim_exiting(&paths))
                 (void)hull_shim_wait_dying(&paths, DYING_WAIT_MS);
-        start_lock = hull_shim_start_lock(&paths, &err);
-        if (start_lock < 0) {
-                r = start_lock;
-                goto fail;
-        }
-        state_lock = hull_shim_state_lock(&paths, &err);
-        if (state_lock == -EWOULDBLOCK) {
+        r = take_locks(&paths, &start_lock, &state_lock, &err);
+        if (r == -EWOULDBLOCK) {
                 /* The sandbox's shim still runs (other containers of the pod): it owns the cleanup. */
                 log_info("delete %s: the shim of sandbox %s is alive; nothing to clean", args->id, sandbox_id);
-        } else if (state_lock < 0) {
-                r = state_lock;
+        } else if (r < 0) {
                 goto fail;
         } else {
                 r = hull_shim_cleanup_dead(&paths, &err);
