@@ -22,28 +22,24 @@
 struct create_args {
         const char *id;
         const char *bundle;
-        const char *console_socket;
-        const char *pid_file;
+        struct hull_oci_common_opts common;
         bool detach;
 };
 
 enum {
         OPT_NO_PIVOT = 0x100,
         OPT_NO_NEW_KEYRING,
-        OPT_PRESERVE_FDS,
-        OPT_PID_FILE,
-        OPT_CONSOLE_SOCKET,
         OPT_NO_SUBREAPER,
         OPT_KEEP,
 };
 
 static const struct option create_options[] = {
         { "bundle", required_argument, NULL, 'b' },
-        { "pid-file", required_argument, NULL, OPT_PID_FILE },
-        { "console-socket", required_argument, NULL, OPT_CONSOLE_SOCKET },
+        { "pid-file", required_argument, NULL, HULL_OCI_OPT_PID_FILE },
+        { "console-socket", required_argument, NULL, HULL_OCI_OPT_CONSOLE_SOCKET },
         { "no-pivot", no_argument, NULL, OPT_NO_PIVOT },
         { "no-new-keyring", no_argument, NULL, OPT_NO_NEW_KEYRING },
-        { "preserve-fds", required_argument, NULL, OPT_PRESERVE_FDS },
+        { "preserve-fds", required_argument, NULL, HULL_OCI_OPT_PRESERVE_FDS },
         { "detach", no_argument, NULL, 'd' },
         { "no-subreaper", no_argument, NULL, OPT_NO_SUBREAPER },
         { "keep", no_argument, NULL, OPT_KEEP },
@@ -82,16 +78,6 @@ static int parse_args(int argc, char **argv, bool run, struct create_args *a, bo
                 case 'b':
                         a->bundle = optarg;
                         break;
-                case OPT_PID_FILE:
-                        a->pid_file = optarg;
-                        break;
-                case OPT_CONSOLE_SOCKET:
-                        a->console_socket = optarg;
-                        break;
-                case OPT_PRESERVE_FDS:
-                        if (strtol(optarg, NULL, 10) > 0)
-                                log_warn("--preserve-fds: extra fds cannot reach a container inside a VM: ignored");
-                        break;
                 case OPT_NO_PIVOT:
                 case OPT_NO_NEW_KEYRING:
                 case OPT_NO_SUBREAPER:
@@ -109,8 +95,10 @@ static int parse_args(int argc, char **argv, bool run, struct create_args *a, bo
                 case ':':
                         return hull_error_set(err, EINVAL, "%s: option %s needs an argument", argv[0],
                                               argv[optind - 1]);
-                default:
-                        return hull_error_set(err, EINVAL, "%s: bad option %s", argv[0], argv[optind - 1]);
+                default: /* --pid-file, --console-socket, --preserve-fds, or a bad one */
+                        if (!hull_oci_common_option(c, optarg, &a->common))
+                                return hull_error_set(err, EINVAL, "%s: bad option %s", argv[0], argv[optind - 1]);
+                        break;
                 }
         }
         if (argc - optind != 1)
@@ -180,7 +168,7 @@ static int create_container(const struct hull_cli_ctx *ctx, const struct create_
         if (terminal && !console_path)
                 return hull_error_set(err, EINVAL,
                                       "cannot allocate tty if hull will detach without setting console socket");
-        if (!terminal && console_path && a->console_socket)
+        if (!terminal && console_path && a->common.console_socket)
                 return hull_error_set(err, EINVAL, "cannot use console socket if hull will not detach or allocate tty");
         if (terminal) {
                 if (asprintf(&out, "hull-console://%s", console_path) < 0)
@@ -225,8 +213,8 @@ static int create_container(const struct hull_cli_ctx *ctx, const struct create_
                 if (resp)
                         protobuf_c_message_free_unpacked(resp, NULL);
         }
-        if (r >= 0 && a->pid_file)
-                r = hull_oci_write_pid_file(a->pid_file, monitor, err);
+        if (r >= 0 && a->common.pid_file)
+                r = hull_oci_write_pid_file(a->common.pid_file, monitor, err);
         if (r < 0) {
                 fg = hull_oci_fg_free(fg);
                 abort_create(ctx, a->id, client, monitor);
@@ -251,7 +239,7 @@ int hull_cli_create(const struct hull_cli_ctx *ctx, int argc, char **argv, struc
         r = parse_args(argc, argv, false, &a, &help, err);
         if (r < 0 || help)
                 return r;
-        if (a.console_socket && hull_oci_absolute(a.console_socket, &console, err) < 0)
+        if (a.common.console_socket && hull_oci_absolute(a.common.console_socket, &console, err) < 0)
                 return -ENOMEM;
         r = create_container(ctx, &a, console, false, NULL, NULL, &pid, err);
         return r < 0 ? hull_error_prefix(err, "create %s", a.id) : 0;
@@ -287,7 +275,7 @@ int hull_cli_run(const struct hull_cli_ctx *ctx, int argc, char **argv, struct h
         r = parse_args(argc, argv, true, &a, &help, err);
         if (r < 0 || help)
                 return r;
-        if (a.console_socket && hull_oci_absolute(a.console_socket, &console, err) < 0)
+        if (a.common.console_socket && hull_oci_absolute(a.common.console_socket, &console, err) < 0)
                 return -ENOMEM;
         console_path = console;
         if (!a.detach && !console_path) {

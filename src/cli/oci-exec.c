@@ -24,20 +24,16 @@
 #define PROCESS_TYPE_URL "types.containerd.io/opencontainers/runtime-spec/1/Process"
 
 enum {
-        OPT_PID_FILE = 0x100,
-        OPT_CONSOLE_SOCKET,
-        OPT_CWD,
+        OPT_CWD = 0x100,
         OPT_CAP,
         OPT_NO_NEW_PRIVS,
-        OPT_PRESERVE_FDS,
         OPT_IGNORED_ARG,
 };
 
 struct exec_args {
         const char *id;
         const char *process_file;
-        const char *pid_file;
-        const char *console_socket;
+        struct hull_oci_common_opts common;
         const char *cwd;
         const char *user;
         bool tty, detach, no_new_privs;
@@ -83,14 +79,14 @@ static int parse_args(int argc, char **argv, struct exec_args *a, bool *ret_help
                 { "process", required_argument, NULL, 'p' },
                 { "tty", no_argument, NULL, 't' },
                 { "detach", no_argument, NULL, 'd' },
-                { "pid-file", required_argument, NULL, OPT_PID_FILE },
-                { "console-socket", required_argument, NULL, OPT_CONSOLE_SOCKET },
+                { "pid-file", required_argument, NULL, HULL_OCI_OPT_PID_FILE },
+                { "console-socket", required_argument, NULL, HULL_OCI_OPT_CONSOLE_SOCKET },
                 { "env", required_argument, NULL, 'e' },
                 { "cwd", required_argument, NULL, OPT_CWD },
                 { "user", required_argument, NULL, 'u' },
                 { "cap", required_argument, NULL, 'c' },
                 { "no-new-privs", no_argument, NULL, OPT_NO_NEW_PRIVS },
-                { "preserve-fds", required_argument, NULL, OPT_PRESERVE_FDS },
+                { "preserve-fds", required_argument, NULL, HULL_OCI_OPT_PRESERVE_FDS },
                 { "process-label", required_argument, NULL, OPT_IGNORED_ARG },
                 { "apparmor", required_argument, NULL, OPT_IGNORED_ARG },
                 { "additional-gids", required_argument, NULL, 'g' },
@@ -111,12 +107,6 @@ static int parse_args(int argc, char **argv, struct exec_args *a, bool *ret_help
                 case 'd':
                         a->detach = true;
                         break;
-                case OPT_PID_FILE:
-                        a->pid_file = optarg;
-                        break;
-                case OPT_CONSOLE_SOCKET:
-                        a->console_socket = optarg;
-                        break;
                 case 'e':
                         if (!strchr(optarg, '='))
                                 return hull_error_set(err, EINVAL, "exec: --env %s: expected NAME=VALUE", optarg);
@@ -136,10 +126,6 @@ static int parse_args(int argc, char **argv, struct exec_args *a, bool *ret_help
                 case OPT_NO_NEW_PRIVS:
                         a->no_new_privs = true;
                         break;
-                case OPT_PRESERVE_FDS:
-                        if (strtol(optarg, NULL, 10) > 0)
-                                log_warn("--preserve-fds: extra fds cannot reach a container inside a VM: ignored");
-                        break;
                 case OPT_IGNORED_ARG:
                 case 'g':
                         break;
@@ -147,8 +133,10 @@ static int parse_args(int argc, char **argv, struct exec_args *a, bool *ret_help
                         usage();
                         *ret_help = true;
                         return 0;
-                default:
-                        return hull_error_set(err, EINVAL, "exec: bad option %s", argv[optind - 1]);
+                default: /* --pid-file, --console-socket, --preserve-fds, or a bad one */
+                        if (!hull_oci_common_option(c, optarg, &a->common))
+                                return hull_error_set(err, EINVAL, "exec: bad option %s", argv[optind - 1]);
+                        break;
                 }
         }
         if (optind >= argc)
@@ -423,10 +411,10 @@ static int exec_main(const struct hull_cli_ctx *ctx, struct exec_args *a, struct
         if (r < 0)
                 return r;
         terminal = process_terminal(process);
-        if (a->console_socket) {
+        if (a->common.console_socket) {
                 if (!terminal)
                         return hull_error_set(err, EINVAL, "cannot use console socket if hull will not allocate tty");
-                r = hull_oci_absolute(a->console_socket, &console, err);
+                r = hull_oci_absolute(a->common.console_socket, &console, err);
                 if (r < 0)
                         return r;
         } else if (terminal) {
@@ -461,10 +449,10 @@ static int exec_main(const struct hull_cli_ctx *ctx, struct exec_args *a, struct
                         return hull_error_errno(err, errno, "fork");
                 if (pid == 0)
                         return waiter(c, exec_id); /* through main(), with the process's exit status */
-                return a->pid_file ? hull_oci_write_pid_file(a->pid_file, pid, err) : 0;
+                return a->common.pid_file ? hull_oci_write_pid_file(a->common.pid_file, pid, err) : 0;
         }
-        if (a->pid_file) {
-                r = hull_oci_write_pid_file(a->pid_file, getpid(), err);
+        if (a->common.pid_file) {
+                r = hull_oci_write_pid_file(a->common.pid_file, getpid(), err);
                 if (r < 0) {
                         delete_exec(client, c->id, exec_id, NULL);
                         return r;

@@ -52,6 +52,23 @@ int hull_oci_absolute(const char *path, char **ret, struct hull_error **err)
         return asprintf(ret, "%s/%s", cwd, path) < 0 ? hull_error_oom(err) : 0;
 }
 
+bool hull_oci_common_option(int c, const char *arg, struct hull_oci_common_opts *o)
+{
+        switch (c) {
+        case HULL_OCI_OPT_PID_FILE:
+                o->pid_file = arg;
+                return true;
+        case HULL_OCI_OPT_CONSOLE_SOCKET:
+                o->console_socket = arg;
+                return true;
+        case HULL_OCI_OPT_PRESERVE_FDS:
+                if (strtol(arg, NULL, 10) > 0)
+                        log_warn("--preserve-fds: extra fds cannot reach a container inside a VM: ignored");
+                return true;
+        }
+        return false;
+}
+
 int hull_oci_state_dir(const struct hull_cli_ctx *ctx, const char *id, char **ret, struct hull_error **err)
 {
         _cleanup_free_ char *root = NULL;

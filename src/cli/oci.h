@@ -72,6 +72,19 @@ int hull_oci_state_json(const struct hull_oci_container *c, const char *status, 
 
 /* "KILL", "SIGKILL", "kill", "9" -> 9; an unknown name or number is -EINVAL with a message. */
 int hull_oci_parse_signal(const char *s, int *ret, struct hull_error **err);
+/* The options create, run and exec take alike from runc (getopt values for their option tables). */
+enum {
+        HULL_OCI_OPT_PID_FILE = 0x200,
+        HULL_OCI_OPT_CONSOLE_SOCKET,
+        HULL_OCI_OPT_PRESERVE_FDS,
+};
+struct hull_oci_common_opts {
+        const char *pid_file; /* --pid-file: write the pid there */
+        const char *console_socket; /* --console-socket: send the terminal's master there */
+};
+/* Take c (and optarg) from getopt if it is one of the options above; false when it is not. --preserve-fds only warns:
+ * no fd reaches the VM. */
+bool hull_oci_common_option(int c, const char *arg, struct hull_oci_common_opts *o);
 /* Write pid (decimal, no newline, like runc) to path atomically; path relative to the cwd. */
 int hull_oci_write_pid_file(const char *path, pid_t pid, struct hull_error **err);
 /* Read <bundle>/config.json (bounded) as a JSON object. */
