@@ -521,8 +521,8 @@ static void exec_process(struct hull_ttrpc_request *req, void *userdata)
 static void signal_process(struct hull_ttrpc_request *req, void *userdata)
 {
         const Grpc__SignalProcessRequest *m = (const void *)hull_ttrpc_request_message(req);
-        struct ctr *x = request_ctr(req, userdata, m->container_id);
         bool all = !m->exec_id || !*m->exec_id;
+        struct ctr *x = request_ctr(req, userdata, m->container_id); /* NULL: answered, m is gone */
         _cleanup_error_ struct hull_error *e = NULL;
 
         if (x)
