@@ -110,38 +110,46 @@ static void reply_empty(struct hull_ttrpc_request *req)
         hull_ttrpc_request_reply(req, &e.base);
 }
 
-/* Look up id/exec_id or answer NotFound. */
-static struct hull_process *lookup(struct hull_task_service *ts, struct hull_ttrpc_request *req, const char *id,
-                                   const char *exec_id, struct hull_container **ret_c)
+/* The container id names, or NULL with the request answered NotFound. */
+static struct hull_container *lookup_ctr(struct hull_task_service *ts, struct hull_ttrpc_request *req, const char *id)
 {
         struct hull_container *c = find_ctr(ts, id ? id : "");
-        struct hull_process *p;
 
-        if (!c) {
+        if (!c)
                 hull_ttrpc_request_reply_status(req, HULL_GRPC_NOT_FOUND, "container %s: not found", id ? id : "");
-                return NULL;
-        }
-        p = hull_container_process(c, exec_id);
-        if (!p) {
+        return c;
+}
+
+/* The process id/exec_id names (hull_process_container() gives its container), or NULL with the request answered
+ * NotFound. */
+static struct hull_process *lookup(struct hull_task_service *ts, struct hull_ttrpc_request *req, const char *id,
+                                   const char *exec_id)
+{
+        struct hull_container *c = lookup_ctr(ts, req, id);
+        struct hull_process *p = c ? hull_container_process(c, exec_id) : NULL;
+
+        if (c && !p)
                 hull_ttrpc_request_reply_status(req, HULL_GRPC_NOT_FOUND, "process %s/%s: not found", id, exec_id);
-                return NULL;
-        }
-        if (ret_c)
-                *ret_c = c;
         return p;
 }
 
 /* ---- the end of the sandbox ---- */
 
-static void finish(struct hull_task_service *ts)
+/* The VM and its helpers go; state.json says so. */
+static void drop_sandbox(struct hull_task_service *ts)
 {
-        if (ts->done)
-                return;
         ts->sb = hull_sandbox_free(ts->sb);
         ts->sb_ready = false;
         hull_state_remove_process(&ts->state, "qemu");
         hull_state_remove_process(&ts->state, "virtiofsd");
         write_state(ts, "stopped");
+}
+
+static void finish(struct hull_task_service *ts)
+{
+        if (ts->done)
+                return;
+        drop_sandbox(ts);
         ts->done = true;
         log_info("sandbox %s: done", ts->sandbox_id);
         if (ts->done_cb)
@@ -184,6 +192,13 @@ static void sandbox_dead(struct hull_sandbox *sb, const char *reason, void *user
 
 /* ---- exits and waiters ---- */
 
+static void waiter_free(struct waiter *w)
+{
+        hull_container_unref(w->c);
+        free(w->exec_id);
+        free(w);
+}
+
 static void reply_wait(struct hull_ttrpc_request *req, struct hull_process *p)
 {
         Containerd__Task__V2__WaitResponse resp = CONTAINERD__TASK__V2__WAIT_RESPONSE__INIT;
@@ -207,9 +222,7 @@ static void process_exited(struct hull_process *p, void *userdata)
                         *w = k->next;
                         ts->n_waiters--;
                         reply_wait(k->req, p);
-                        hull_container_unref(k->c);
-                        free(k->exec_id);
-                        free(k);
+                        waiter_free(k);
                         continue;
                 }
                 w = &k->next;
@@ -232,9 +245,7 @@ static void waiter_cancelled(struct hull_ttrpc_request *req, void *userdata)
                         *w = k->next;
                         ts->n_waiters--;
                         hull_ttrpc_request_reply_status(req, HULL_GRPC_CANCELLED, "cancelled");
-                        hull_container_unref(k->c);
-                        free(k->exec_id);
-                        free(k);
+                        waiter_free(k);
                         return;
                 }
 }
@@ -291,15 +302,21 @@ static void reply_err(struct hull_ttrpc_request *req, int r, const struct hull_e
                 hull_ttrpc_request_reply_errno(req, -r, "%s", strerror(-r));
 }
 
+/* Ends a pending request with its call's error (err, else -r). */
+static void pending_fail(struct pending *x, int r, const struct hull_error *err)
+{
+        reply_err(x->req, r, err);
+        pending_free(x);
+}
+
 /* Generic end of a call whose reply is Empty. */
 static void op_empty_done(int r, const struct hull_error *err, void *userdata)
 {
         struct pending *x = userdata;
 
         if (r < 0)
-                reply_err(x->req, r, err);
-        else
-                reply_empty(x->req);
+                return pending_fail(x, r, err);
+        reply_empty(x->req);
         pending_free(x);
 }
 
@@ -322,14 +339,8 @@ static void create_failed(struct pending *x, int r, const struct hull_error *err
 
         reply_err(x->req, r, err);
         remove_ctr(ts, x->c);
-        if (x->new_container && ts->n_ctrs == 0) {
-                /* The sandbox's first container failed: the VM goes with it. */
-                ts->sb = hull_sandbox_free(ts->sb);
-                ts->sb_ready = false;
-                hull_state_remove_process(&ts->state, "qemu");
-                hull_state_remove_process(&ts->state, "virtiofsd");
-                write_state(ts, "stopped");
-        }
+        if (x->new_container && ts->n_ctrs == 0)
+                drop_sandbox(ts); /* the sandbox's first container failed: the VM goes with it */
         pending_free(x);
 }
 
@@ -542,11 +553,8 @@ static void start_done(int r, const struct hull_error *err, void *userdata)
         struct hull_task_service *ts = x->ts;
         Containerd__Task__V2__StartResponse resp = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
 
-        if (r < 0) {
-                reply_err(x->req, r, err);
-                pending_free(x);
-                return;
-        }
+        if (r < 0)
+                return pending_fail(x, r, err);
         if (!*x->exec_id && streq(x->id, ts->sandbox_id) && ts->state.exit_status < 0)
                 write_state(ts, "running");
         resp.pid = (uint32_t)ts->pid;
@@ -557,19 +565,12 @@ static void start_done(int r, const struct hull_error *err, void *userdata)
 
 static void h_start(struct hull_ttrpc_request *req, void *userdata)
 {
-        struct hull_task_service *ts = userdata;
         const Containerd__Task__V2__StartRequest *m = (const void *)hull_ttrpc_request_message(req);
-        struct hull_container *c;
-        struct hull_process *p = lookup(ts, req, m->id, m->exec_id, &c);
+        struct hull_process *p = lookup(userdata, req, m->id, m->exec_id);
+        struct pending *x = p ? pending_new(userdata, req, hull_process_container(p), p) : NULL;
         _cleanup_error_ struct hull_error *e = NULL;
-        struct pending *x;
 
-        if (!p)
-                return;
-        x = pending_new(ts, req, c, p);
-        if (!x)
-                return;
-        if (hull_process_start(p, start_done, x, &e) < 0) {
+        if (x && hull_process_start(p, start_done, x, &e) < 0) {
                 hull_ttrpc_request_reply_status(req, HULL_GRPC_FAILED_PRECONDITION, "start %s: %s", m->id,
                                                 hull_error_message(e));
                 pending_free(x);
@@ -609,8 +610,8 @@ static void h_delete(struct hull_ttrpc_request *req, void *userdata)
 {
         struct hull_task_service *ts = userdata;
         const Containerd__Task__V2__DeleteRequest *m = (const void *)hull_ttrpc_request_message(req);
-        struct hull_container *c;
-        struct hull_process *p = lookup(ts, req, m->id, m->exec_id, &c);
+        struct hull_process *p = lookup(ts, req, m->id, m->exec_id);
+        struct hull_container *c = p ? hull_process_container(p) : NULL;
         _cleanup_error_ struct hull_error *e = NULL;
         struct pending *x;
 
@@ -639,14 +640,13 @@ static void h_exec(struct hull_ttrpc_request *req, void *userdata)
         struct hull_task_service *ts = userdata;
         const Containerd__Task__V2__ExecProcessRequest *m = (const void *)hull_ttrpc_request_message(req);
         Containerd__Task__V2__ExecProcessResponse resp = CONTAINERD__TASK__V2__EXEC_PROCESS_RESPONSE__INIT;
-        struct hull_container *c = find_ctr(ts, m->id);
         struct hull_process_io io = { m->terminal, m->stdin, m->stdout, m->stderr };
+        struct hull_container *c = lookup_ctr(ts, req, m->id); /* NULL: answered, m is gone */
         _cleanup_error_ struct hull_error *e = NULL;
         struct hull_process *p;
 
         if (!c)
-                return (void)hull_ttrpc_request_reply_status(req, HULL_GRPC_NOT_FOUND, "container %s: not found",
-                                                             m->id);
+                return;
         if (!m->spec || !m->spec->value.len)
                 return (void)hull_ttrpc_request_reply_status(req, HULL_GRPC_INVALID_ARGUMENT,
                                                              "exec %s: a process spec is required", m->id);
@@ -681,12 +681,13 @@ static void h_state(struct hull_ttrpc_request *req, void *userdata)
         const Containerd__Task__V2__StateRequest *m = (const void *)hull_ttrpc_request_message(req);
         Containerd__Task__V2__StateResponse resp = CONTAINERD__TASK__V2__STATE_RESPONSE__INIT;
         Google__Protobuf__Timestamp t;
+        struct hull_process *p = lookup(ts, req, m->id, m->exec_id);
         struct hull_container *c;
-        struct hull_process *p = lookup(ts, req, m->id, m->exec_id, &c);
         const struct hull_process_io *io;
 
         if (!p)
                 return;
+        c = hull_process_container(p);
         io = hull_process_io(p);
         resp.id = (char *)hull_container_id(c);
         resp.exec_id = (char *)hull_process_exec_id(p);
@@ -708,8 +709,7 @@ static void h_wait(struct hull_ttrpc_request *req, void *userdata)
 {
         struct hull_task_service *ts = userdata;
         const Containerd__Task__V2__WaitRequest *m = (const void *)hull_ttrpc_request_message(req);
-        struct hull_container *c;
-        struct hull_process *p = lookup(ts, req, m->id, m->exec_id, &c);
+        struct hull_process *p = lookup(ts, req, m->id, m->exec_id);
         struct waiter *w;
 
         if (!p)
@@ -724,7 +724,7 @@ static void h_wait(struct hull_ttrpc_request *req, void *userdata)
                 return (void)hull_ttrpc_request_reply_errno(req, ENOMEM, "wait: out of memory");
         }
         w->req = req;
-        w->c = hull_container_ref(c);
+        w->c = hull_container_ref(hull_process_container(p));
         w->next = ts->waiters;
         ts->waiters = w;
         ts->n_waiters++;
@@ -736,12 +736,11 @@ static void h_pids(struct hull_ttrpc_request *req, void *userdata)
         struct hull_task_service *ts = userdata;
         const Containerd__Task__V2__PidsRequest *m = (const void *)hull_ttrpc_request_message(req);
         Containerd__Task__V2__PidsResponse resp = CONTAINERD__TASK__V2__PIDS_RESPONSE__INIT;
-        struct hull_container *c = find_ctr(ts, m->id);
+        struct hull_container *c = lookup_ctr(ts, req, m->id);
         Containerd__V1__Types__ProcessInfo info = CONTAINERD__V1__TYPES__PROCESS_INFO__INIT, *infos[1] = { &info };
 
         if (!c)
-                return (void)hull_ttrpc_request_reply_status(req, HULL_GRPC_NOT_FOUND, "container %s: not found",
-                                                             m->id);
+                return;
         /* Guest processes have no host pid: the one pid reported for the sandbox stands for them. */
         if (hull_process_status(hull_container_init(c)) == HULL_PROCESS_RUNNING) {
                 info.pid = (uint32_t)ts->pid;
@@ -768,8 +767,7 @@ static void h_kill(struct hull_ttrpc_request *req, void *userdata)
 {
         struct hull_task_service *ts = userdata;
         const Containerd__Task__V2__KillRequest *m = (const void *)hull_ttrpc_request_message(req);
-        struct hull_container *c;
-        struct hull_process *p = lookup(ts, req, m->id, m->exec_id, &c);
+        struct hull_process *p = lookup(ts, req, m->id, m->exec_id);
         _cleanup_error_ struct hull_error *e = NULL;
         struct pending *x;
 
@@ -781,21 +779,15 @@ static void h_kill(struct hull_ttrpc_request *req, void *userdata)
         if (!ts->sb_ready)
                 return (void)hull_ttrpc_request_reply_status(req, HULL_GRPC_NOT_FOUND, "kill %s: the VM is gone",
                                                              m->id);
-        x = pending_new(ts, req, c, p);
-        if (!x)
-                return;
-        if (hull_process_kill(p, m->signal, m->all, op_empty_done, x, &e) < 0) {
-                hull_ttrpc_request_reply_error(req, e);
-                pending_free(x);
-        }
+        x = pending_new(ts, req, hull_process_container(p), p);
+        if (x && hull_process_kill(p, m->signal, m->all, op_empty_done, x, &e) < 0)
+                pending_fail(x, hull_error_code(e), e);
 }
 
 static void h_resize_pty(struct hull_ttrpc_request *req, void *userdata)
 {
-        struct hull_task_service *ts = userdata;
         const Containerd__Task__V2__ResizePtyRequest *m = (const void *)hull_ttrpc_request_message(req);
-        struct hull_container *c;
-        struct hull_process *p = lookup(ts, req, m->id, m->exec_id, &c);
+        struct hull_process *p = lookup(userdata, req, m->id, m->exec_id);
         _cleanup_error_ struct hull_error *e = NULL;
         struct pending *x;
 
@@ -803,20 +795,16 @@ static void h_resize_pty(struct hull_ttrpc_request *req, void *userdata)
                 return;
         if (hull_process_status(p) != HULL_PROCESS_RUNNING || !hull_process_io(p)->terminal)
                 return reply_empty(req); /* nothing to resize (yet): as runc's shim, not an error */
-        x = pending_new(ts, req, c, p);
-        if (!x)
-                return;
-        if (hull_process_resize(p, m->width, m->height, op_empty_done, x, &e) < 0) {
-                hull_ttrpc_request_reply_error(req, e);
-                pending_free(x);
-        }
+        x = pending_new(userdata, req, hull_process_container(p), p);
+        if (x && hull_process_resize(p, m->width, m->height, op_empty_done, x, &e) < 0)
+                pending_fail(x, hull_error_code(e), e);
 }
 
 static void h_close_io(struct hull_ttrpc_request *req, void *userdata)
 {
         struct hull_task_service *ts = userdata;
         const Containerd__Task__V2__CloseIORequest *m = (const void *)hull_ttrpc_request_message(req);
-        struct hull_process *p = lookup(ts, req, m->id, m->exec_id, NULL);
+        struct hull_process *p = lookup(ts, req, m->id, m->exec_id);
 
         if (!p)
                 return;
@@ -841,12 +829,12 @@ static void paused_done(int r, const struct hull_error *err, void *userdata)
 
 static void pause_resume(struct hull_task_service *ts, struct hull_ttrpc_request *req, const char *id, bool pause)
 {
-        struct hull_container *c = find_ctr(ts, id);
+        struct hull_container *c = lookup_ctr(ts, req, id);
         _cleanup_error_ struct hull_error *e = NULL;
         struct pending *x;
 
         if (!c)
-                return (void)hull_ttrpc_request_reply_status(req, HULL_GRPC_NOT_FOUND, "container %s: not found", id);
+                return;
         if (hull_process_status(hull_container_init(c)) != HULL_PROCESS_RUNNING)
                 return (void)hull_ttrpc_request_reply_status(req, HULL_GRPC_FAILED_PRECONDITION,
                                                              "%s %s: the container is not running",
@@ -856,14 +844,9 @@ static void pause_resume(struct hull_task_service *ts, struct hull_ttrpc_request
                                                              "%s %s: the container is %s", pause ? "pause" : "resume",
                                                              id, pause ? "paused already" : "not paused");
         /* x->p carries the direction: NULL for pause, the init for resume. */
-        x = pending_new(ts, req, c, NULL);
-        if (!x)
-                return;
-        x->p = pause ? NULL : hull_container_init(c);
-        if (hull_container_pause(c, pause, paused_done, x, &e) < 0) {
-                hull_ttrpc_request_reply_error(req, e);
-                pending_free(x);
-        }
+        x = pending_new(ts, req, c, pause ? NULL : hull_container_init(c));
+        if (x && hull_container_pause(c, pause, paused_done, x, &e) < 0)
+                pending_fail(x, hull_error_code(e), e);
 }
 
 static void h_pause(struct hull_ttrpc_request *req, void *userdata)
@@ -916,11 +899,8 @@ static void stats_done(int r, const Grpc__StatsContainerResponse *resp, const st
         _cleanup_buf_ struct hull_buf m = HULL_BUF_INIT, pids = HULL_BUF_INIT, cpu = HULL_BUF_INIT, mem = HULL_BUF_INIT;
         const Grpc__CgroupStats *cg;
 
-        if (r < 0) {
-                reply_err(x->req, r, err);
-                pending_free(x);
-                return;
-        }
+        if (r < 0)
+                return pending_fail(x, r, err);
         cg = resp->cgroup_stats;
         if (cg && cg->pids_stats) {
                 pb_u64(&pids, 1, cg->pids_stats->current);
@@ -949,22 +929,13 @@ static void stats_done(int r, const Grpc__StatsContainerResponse *resp, const st
 
 static void h_stats(struct hull_ttrpc_request *req, void *userdata)
 {
-        struct hull_task_service *ts = userdata;
         const Containerd__Task__V2__StatsRequest *m = (const void *)hull_ttrpc_request_message(req);
-        struct hull_container *c = find_ctr(ts, m->id);
+        struct hull_container *c = lookup_ctr(userdata, req, m->id);
+        struct pending *x = c ? pending_new(userdata, req, c, NULL) : NULL;
         _cleanup_error_ struct hull_error *e = NULL;
-        struct pending *x;
 
-        if (!c)
-                return (void)hull_ttrpc_request_reply_status(req, HULL_GRPC_NOT_FOUND, "container %s: not found",
-                                                             m->id);
-        x = pending_new(ts, req, c, NULL);
-        if (!x)
-                return;
-        if (hull_container_stats(c, stats_done, x, &e) < 0) {
-                hull_ttrpc_request_reply_error(req, e);
-                pending_free(x);
-        }
+        if (x && hull_container_stats(c, stats_done, x, &e) < 0)
+                pending_fail(x, hull_error_code(e), e);
 }
 
 /* ---- Update, Checkpoint, Shutdown ---- */
@@ -1117,9 +1088,7 @@ struct hull_task_service *hull_task_service_free(struct hull_task_service *ts)
                 struct waiter *w = ts->waiters;
                 ts->waiters = w->next;
                 hull_ttrpc_request_reply_status(w->req, HULL_GRPC_UNAVAILABLE, "the sandbox service ended");
-                hull_container_unref(w->c);
-                free(w->exec_id);
-                free(w);
+                waiter_free(w);
         }
         ts->sb = hull_sandbox_free(ts->sb); /* the agent goes first: calls still out end now */
         while (ts->n_ctrs > 0)
