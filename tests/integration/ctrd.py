@@ -153,6 +153,14 @@ class Containerd:
     def shim_pids(self):
         return [pid for pid, comm in self.processes() if comm.startswith("containerd-shim")]
 
+    def restart(self):
+        """Stop containerd alone (SIGTERM; it leaves its shims running, as a service restart does) and start it
+        again on the same root, state and sockets."""
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=20)
+        self.logf.close()
+        self.start()
+
     def stop(self):
         if self.proc is None:
             return

@@ -308,6 +308,29 @@ def test_shim_killed_mid_run_is_cleaned_up_by_delete(ctd):
     assert "cleaning up dead shim" in ctd.log_tail(400)
 
 
+def test_containerd_restart_keeps_the_task_and_its_vm(ctd):
+    """containerd restarts (an upgrade, a crash) while a hull task runs: the shim and its VM stay, the new containerd
+    finds the task through the shim's address file, and exec, kill, the exit event and delete all still work."""
+    ctd.ctr("run", "-d", "--runtime", RT, ctd.image, "survivor", "sh", "-c", "echo up > /tmp/up; exec sleep 1000")
+    try:
+        wait_status(ctd, "survivor", "RUNNING")
+        shims, vmms = ctd.shim_pids(), qemu_pids(ctd)
+        assert len(shims) == 1 and vmms
+        ctd.restart()
+        assert ctd.shim_pids() == shims and qemu_pids(ctd) == vmms
+        wait_status(ctd, "survivor", "RUNNING")
+        out = ctd.ctr("task", "exec", "--exec-id", "after", "survivor", "cat", "/tmp/up").stdout
+        assert out == "up\n", repr(out)
+        # the exit reaches the new containerd as an event: the task is reported stopped with SIGKILL's status
+        ctd.ctr("task", "kill", "-s", "SIGKILL", "survivor")
+        wait_status(ctd, "survivor", "STOPPED")
+        r = ctd.ctr("task", "delete", "survivor")
+        assert "137" in r.stdout + r.stderr, (r.stdout, r.stderr)
+    finally:
+        ctd.ctr("task", "delete", "-f", "survivor", check=False)
+        ctd.ctr("containers", "delete", "survivor", check=False)
+
+
 def test_runtime_config_path_reaches_the_service(ctd):
     r = ctd.ctr("run", "--rm", "--runtime", RT, "--runtime-config-path", "/nonexistent/hull-conf.toml", ctd.image,
                 "cfg1", "true", check=False)
