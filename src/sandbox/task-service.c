@@ -656,8 +656,9 @@ static void h_exec(struct hull_ttrpc_request *req, void *userdata)
         if (hull_container_add_exec(c, m->exec_id, (const char *)m->spec->value.data, m->spec->value.len, &io, &p, &e) <
             0)
                 return (void)hull_ttrpc_request_reply_error(req, e);
-        hull_ttrpc_request_reply(req, &resp.base);
+        /* Before the reply, which frees m (runc's shim also sends the event first). */
         emit(ts, HULL_TASK_EVENT_EXEC_ADDED, m->id, m->exec_id, 0, 0);
+        hull_ttrpc_request_reply(req, &resp.base);
 }
 
 /* ---- State, Wait, Pids, Connect ---- */

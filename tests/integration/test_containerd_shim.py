@@ -121,7 +121,13 @@ def test_ctr_events_are_published(ctd):
         # the subscription is in place once ctr events sees the container being created
         ctd.ctr("containers", "create", ctd.image, "ev0", "true")
         ctd.ctr("containers", "delete", "ev0")
-        ctd.ctr("run", "--rm", "--runtime", RT, ctd.image, "ev1", "true")
+        ctd.ctr("run", "-d", "--runtime", RT, ctd.image, "ev1", "sleep", "1000")
+        wait_status(ctd, "ev1", "RUNNING")
+        ctd.ctr("task", "exec", "--exec-id", "evx", "ev1", "true")
+        ctd.ctr("task", "kill", "-s", "SIGKILL", "ev1")
+        wait_status(ctd, "ev1", "STOPPED")
+        ctd.ctr("task", "delete", "ev1", check=False)  # non-zero: the task's 137
+        ctd.ctr("containers", "delete", "ev1")
         deadline = time.monotonic() + 10
         seen = ""
         while time.monotonic() < deadline and "/tasks/delete" not in seen:
@@ -133,6 +139,9 @@ def test_ctr_events_are_published(ctd):
         ev.wait()
     for topic in ("/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"):
         assert re.search(r"%s\s+.*ev1" % re.escape(topic), seen), "%s missing in:\n%s" % (topic, seen)
+    # an exec's events name its container and its exec id
+    for topic in ("/tasks/exec-added", "/tasks/exec-started"):
+        assert re.search(r"%s\s+.*ev1.*evx" % re.escape(topic), seen), "%s missing in:\n%s" % (topic, seen)
 
 
 def test_ctr_run_with_tty(ctd):
