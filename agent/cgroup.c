@@ -112,8 +112,11 @@ int hull_agent_cgroup_apply(const char *path, const Grpc__LinuxResources *res, s
                 return 0;
         if (res->memory) {
                 const Grpc__LinuxMemory *m = res->memory;
-                if (m->limit > 0) {
-                        snprintf(v, sizeof(v), "%lld", (long long)m->limit);
+                if (m->limit != 0) { /* -1 (runc update --memory -1): no limit */
+                        if (m->limit > 0)
+                                snprintf(v, sizeof(v), "%lld", (long long)m->limit);
+                        else
+                                snprintf(v, sizeof(v), "max");
                         if ((r = write_file(path, "memory.max", v, err)) < 0)
                                 return r;
                 }

@@ -41,6 +41,7 @@ struct hull_cli_ctx {
         X(list, hull_cli_list, "list the containers under --root")                          \
         X(pause, hull_cli_pause, "freeze a container's processes")                          \
         X(resume, hull_cli_resume, "thaw a paused container")                               \
+        X(update, hull_cli_update, "change a container's resource limits")                  \
         X(spec, hull_cli_spec, "write a default config.json")                               \
         X(features, hull_cli_features, "print what this runtime implements, as JSON")
 

@@ -574,6 +574,17 @@ int hull_container_pause(struct hull_container *c, bool pause, hull_op_cb cb, vo
                        &google__protobuf__empty__descriptor, CALL_TIMEOUT_USEC, simple_done, err);
 }
 
+int hull_container_update(struct hull_container *c, Grpc__LinuxResources *resources, hull_op_cb cb, void *userdata,
+                          struct hull_error **err)
+{
+        Grpc__UpdateContainerRequest req = GRPC__UPDATE_CONTAINER_REQUEST__INIT;
+
+        req.container_id = c->id;
+        req.resources = resources;
+        return op_call(op_new(c, NULL, cb, userdata, "UpdateContainer"), "UpdateContainer", &req.base,
+                       &google__protobuf__empty__descriptor, CALL_TIMEOUT_USEC, simple_done, err);
+}
+
 static void stats_done(int r, const ProtobufCMessage *resp, const struct hull_error *err, void *userdata)
 {
         struct op *o = userdata;

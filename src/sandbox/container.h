@@ -60,6 +60,9 @@ void hull_process_tty_changed(struct hull_process *p);
 void hull_container_vm_gone(struct hull_container *c, uint32_t status);
 
 int hull_container_pause(struct hull_container *c, bool pause, hull_op_cb cb, void *userdata, struct hull_error **err);
+/* New cgroup limits for a created or running container (UpdateContainer); resources stays the caller's. */
+int hull_container_update(struct hull_container *c, Grpc__LinuxResources *resources, hull_op_cb cb, void *userdata,
+                          struct hull_error **err);
 typedef void (*hull_stats_cb)(int r, const Grpc__StatsContainerResponse *resp, const struct hull_error *err,
                               void *userdata);
 int hull_container_stats(struct hull_container *c, hull_stats_cb cb, void *userdata, struct hull_error **err);

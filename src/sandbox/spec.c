@@ -10,13 +10,15 @@
 
 #define MAX_DEPTH 64
 
-int hull_spec_parse(const char *data, size_t len, struct json_object **ret, struct hull_error **err)
+/* One JSON object of at most HULL_SPEC_MAX_SIZE bytes; what names it in errors. */
+static int parse_object(const char *what, const char *data, size_t len, struct json_object **ret,
+                        struct hull_error **err)
 {
         struct json_tokener *tok;
         struct json_object *o;
 
         if (len > HULL_SPEC_MAX_SIZE)
-                return hull_error_set(err, EFBIG, "config.json is larger than %u bytes", HULL_SPEC_MAX_SIZE);
+                return hull_error_set(err, EFBIG, "%s is larger than %u bytes", what, HULL_SPEC_MAX_SIZE);
         tok = json_tokener_new_ex(MAX_DEPTH);
         if (!tok)
                 return hull_error_oom(err);
@@ -24,15 +26,20 @@ int hull_spec_parse(const char *data, size_t len, struct json_object **ret, stru
         if (!o) {
                 enum json_tokener_error je = json_tokener_get_error(tok);
                 json_tokener_free(tok);
-                return hull_error_set(err, EINVAL, "config.json: %s", json_tokener_error_desc(je));
+                return hull_error_set(err, EINVAL, "%s: %s", what, json_tokener_error_desc(je));
         }
         json_tokener_free(tok);
         if (!json_object_is_type(o, json_type_object)) {
                 json_object_put(o);
-                return hull_error_set(err, EINVAL, "config.json: not a JSON object");
+                return hull_error_set(err, EINVAL, "%s: not a JSON object", what);
         }
         *ret = o;
         return 0;
+}
+
+int hull_spec_parse(const char *data, size_t len, struct json_object **ret, struct hull_error **err)
+{
+        return parse_object("config.json", data, len, ret, err);
 }
 
 int hull_spec_load(const char *bundle, struct json_object **ret, struct hull_error **err)
@@ -268,6 +275,31 @@ int hull_spec_process_to_agent(struct json_object *process, Grpc__Process **ret,
         return json_to_msg(process, &grpc__process__descriptor, (ProtobufCMessage **)ret, err);
 }
 
+static void drop_device_rules(Grpc__LinuxResources *r)
+{
+        for (size_t i = 0; i < r->n_devices; i++)
+                protobuf_c_message_free_unpacked(&r->devices[i]->base, NULL);
+        free(r->devices);
+        r->devices = NULL;
+        r->n_devices = 0;
+}
+
+int hull_spec_resources_to_agent(const char *data, size_t len, Grpc__LinuxResources **ret, struct hull_error **err)
+{
+        struct json_object *o;
+        int r;
+
+        r = parse_object("resources", data, len, &o, err);
+        if (r < 0)
+                return r;
+        r = json_to_msg(o, &grpc__linux_resources__descriptor, (ProtobufCMessage **)ret, err);
+        json_object_put(o);
+        if (r < 0)
+                return hull_error_prefix(err, "resources");
+        drop_device_rules(*ret);
+        return 0;
+}
+
 static void free_str(char **s)
 {
         if (*s && *s != protobuf_c_empty_string)
@@ -367,13 +399,8 @@ int hull_spec_constrain(Grpc__Spec *s, const char *cid, struct hull_spec_bind **
                 free(l->devices);
                 l->devices = NULL;
                 l->n_devices = 0;
-                if (l->resources) {
-                        for (size_t i = 0; i < l->resources->n_devices; i++)
-                                protobuf_c_message_free_unpacked(&l->resources->devices[i]->base, NULL);
-                        free(l->resources->devices);
-                        l->resources->devices = NULL;
-                        l->resources->n_devices = 0;
-                }
+                if (l->resources)
+                        drop_device_rules(l->resources);
                 free_str(&l->cgroupspath);
         }
         *ret_binds = binds;

@@ -26,6 +26,10 @@ int hull_spec_parse(const char *data, size_t len, struct json_object **ret, stru
 int hull_spec_to_agent(struct json_object *spec, Grpc__Spec **ret, struct hull_error **err);
 int hull_spec_process_to_agent(struct json_object *process, Grpc__Process **ret, struct hull_error **err);
 
+/* A runtime-spec LinuxResources object (JSON text: what `runc update -r` reads and containerd's Update carries)
+ * -> the agent's message, device cgroup rules dropped (they name host devices). */
+int hull_spec_resources_to_agent(const char *data, size_t len, Grpc__LinuxResources **ret, struct hull_error **err);
+
 /* A host path to bind into the shared directory for a container. */
 struct hull_spec_bind {
         char *source; /* host path, as the spec names it (relative: to the bundle) */

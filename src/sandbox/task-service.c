@@ -941,10 +941,41 @@ static void h_stats(struct hull_ttrpc_request *req, void *userdata)
 
 /* ---- Update, Checkpoint, Shutdown ---- */
 
+/* containerd's Update: resources is an Any holding runtime-spec LinuxResources as JSON (containerd's typeurl for a
+ * Go type that is no protobuf message); the agent applies them to the container's cgroup in the guest. */
 static void h_update(struct hull_ttrpc_request *req, void *userdata)
 {
-        hull_ttrpc_request_reply_status(req, HULL_GRPC_UNIMPLEMENTED,
-                                        "update: changing a running container's resources is not supported by hull");
+        struct hull_task_service *ts = userdata;
+        const Containerd__Task__V2__UpdateTaskRequest *m = (const void *)hull_ttrpc_request_message(req);
+        struct hull_container *c = lookup_ctr(ts, req, m->id); /* NULL: answered, m is gone */
+        Grpc__LinuxResources *res = NULL;
+        _cleanup_error_ struct hull_error *e = NULL;
+        const char *type, *suffix;
+        struct pending *x;
+
+        if (!c)
+                return;
+        if (!m->resources || !m->resources->value.len)
+                return reply_empty(req);
+        type = m->resources->type_url ? m->resources->type_url : "";
+        suffix = strrchr(type, '/');
+        if (!suffix || !streq(suffix, "/LinuxResources"))
+                return (void)hull_ttrpc_request_reply_status(req, HULL_GRPC_INVALID_ARGUMENT,
+                                                             "update %s: resources of type \"%s\": only "
+                                                             "runtime-spec LinuxResources apply to a Linux guest",
+                                                             m->id, type);
+        if (!hull_container_in_guest(c))
+                return (void)hull_ttrpc_request_reply_status(
+                        req, HULL_GRPC_FAILED_PRECONDITION, "update %s: the container is not created in the VM", m->id);
+        if (hull_spec_resources_to_agent((const char *)m->resources->value.data, m->resources->value.len, &res, &e) <
+            0) {
+                hull_error_prefix(&e, "update %s", m->id);
+                return (void)hull_ttrpc_request_reply_error(req, e);
+        }
+        x = pending_new(ts, req, c, NULL);
+        if (x && hull_container_update(c, res, op_empty_done, x, &e) < 0)
+                pending_fail(x, hull_error_code(e), e);
+        protobuf_c_message_free_unpacked(&res->base, NULL);
 }
 
 static void h_checkpoint(struct hull_ttrpc_request *req, void *userdata)

@@ -355,6 +355,50 @@ def test_exec_ps_pause_resume_in_a_running_container(hull):
     assert hullcli.wait_empty(hull.root) == hullcli.EMPTY_INVENTORY
 
 
+def test_update_changes_the_limits_in_the_guest_cgroup(hull):
+    """`hull update` (runc's flags, and -r with LinuxResources JSON) reaches the container's cgroup in the VM, as the
+    container sees it through its own cgroup namespace; bad input is refused before anything changes."""
+    b = bundle(hull, "b", ["sleep", "1000"],
+               mounts=[{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                        "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}])
+    doc = bundles.read_config(b)
+    doc["linux"]["namespaces"].append({"type": "cgroup"})
+    bundles.write_config(b, doc)
+    hull.ok("run", "-d", "-b", b, "u1")
+
+    def limits():
+        p = hull.ok("exec", "u1", "cat", "/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/pids.max",
+                    "/sys/fs/cgroup/cpu.max")
+        return p.stdout.split("\n")[:3]
+
+    try:
+        assert limits() == ["max", "max", "max 100000"]
+        hull.ok("update", "--memory", "64m", "--pids-limit", "42", "--cpu-quota", "50000", "--cpu-period", "200000",
+                "u1")
+        assert limits() == ["67108864", "42", "50000 200000"]
+
+        res = os.path.join(hull.workdir, "resources.json")
+        with open(res, "w") as f:
+            json.dump({"memory": {"limit": 100 << 20}, "pids": {"limit": -1}}, f)
+        hull.ok("update", "-r", res, "u1")
+        assert limits()[:2] == [str(100 << 20), "max"]
+        p = hull.run("update", "-r", "-", "u1", input='{"memory": {"limit": -1}}')
+        assert p.returncode == 0, p.stderr
+        assert limits()[0] == "max"
+
+        for args, words in ((["--memory", "lots"], "--memory lots"), (["--pids-limit", "-5"], "--pids-limit"),
+                            (["--l3-cache-schema", "L3:0=f"], "not supported"),
+                            (["-r", "-"], "not a JSON object"), ([], "expected exactly one container id")):
+            p = hull.run("update", *args, *(["u1"] if args else []), input="[1, 2]")
+            assert p.returncode != 0 and words in p.stderr, (args, p.stderr)
+        p = hull.run("update", "--memory", "1g", "nosuchcontainer")
+        assert p.returncode != 0 and "nosuchcontainer" in p.stderr
+        assert limits()[0] == "max"  # nothing changed by the refused updates
+    finally:
+        hull.run("delete", "--force", "u1")
+    assert hullcli.wait_empty(hull.root) == hullcli.EMPTY_INVENTORY
+
+
 def test_exec_with_terminal_through_console_socket(hull):
     b = bundle(hull, "b", ["sleep", "1000"])
     hull.ok("run", "-d", "-b", b, "t1")

@@ -249,6 +249,37 @@ static void test_spec_rejects_bad_documents(void **state)
         }
 }
 
+static void test_spec_resources_for_update(void **state)
+{
+        const char *json = "{\"memory\":{\"limit\":67108864,\"swap\":-1},\"cpu\":{\"quota\":50000,"
+                           "\"period\":100000,\"cpus\":\"0\"},\"pids\":{\"limit\":42},"
+                           "\"devices\":[{\"allow\":false,\"access\":\"rwm\"}],\"unknownKey\":1}";
+        const char *bad[] = { "", "[]", "{\"memory\":5}", "{\"pids\":{\"limit\":\"many\"}}", "{" };
+        Grpc__LinuxResources *r = NULL;
+        struct hull_error *e = NULL;
+
+        assert_int_equal(hull_spec_resources_to_agent(json, strlen(json), &r, &e), 0);
+        assert_non_null(r->memory);
+        assert_int_equal(r->memory->limit, 67108864);
+        assert_int_equal(r->memory->swap, -1);
+        assert_int_equal(r->cpu->quota, 50000);
+        assert_int_equal(r->cpu->period, 100000);
+        assert_string_equal(r->cpu->cpus, "0");
+        assert_int_equal(r->pids->limit, 42);
+        assert_int_equal(r->n_devices, 0); /* host device rules do not reach the guest */
+        protobuf_c_message_free_unpacked(&r->base, NULL);
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                r = NULL;
+                assert_true(hull_spec_resources_to_agent(bad[i], strlen(bad[i]), &r, &e) < 0);
+                assert_null(r);
+                assert_non_null(e);
+                assert_non_null(strstr(hull_error_message(e), "resources"));
+                hull_error_free(e);
+                e = NULL;
+        }
+}
+
 static void test_config_resolution_order(void **state)
 {
         char path[128], env[128];
@@ -300,6 +331,7 @@ int main(void)
                 cmocka_unit_test(test_annotations_apply_only_where_enabled),
                 cmocka_unit_test(test_spec_converts_to_the_agent_spec_for_the_guest),
                 cmocka_unit_test(test_spec_rejects_bad_documents),
+                cmocka_unit_test(test_spec_resources_for_update),
                 cmocka_unit_test(test_config_resolution_order),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
