@@ -272,6 +272,14 @@ def test_exec_pause_resume_kill_and_monitor_rss(env, sandboxes, tmp_path):
     assert sb.ctl.ok("Pids", {"id": "ex1"})["processes"][0]["pid"] == sb.pid
     assert sb.ctl.call("Checkpoint", {"id": "ex1"})["code"] == "Unimplemented"
 
+    def resources(type_url, text):
+        return {"id": "ex1", "resources": {"type_url": type_url, "value": base64.b64encode(text.encode()).decode()}}
+    linux = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
+    sb.ctl.ok("Update", resources(linux, json.dumps({"pids": {"limit": 77}})))
+    assert sb.ctl.call("Update", resources("types.containerd.io/opencontainers/runtime-spec/1/WindowsResources",
+                                           "{}"))["code"] == "InvalidArgument"
+    assert sb.ctl.call("Update", resources(linux, "{\"pids\": "))["code"] == "InvalidArgument"
+
     rss = int(re.search(r"VmRSS:\s+(\d+) kB", pathlib.Path("/proc/%d/status" % sb.pid).read_text()).group(1))
     print("\nmonitor RSS with one running container: %d kB" % rss)
     assert rss < 16 * 1024
@@ -337,4 +345,4 @@ def test_bad_requests_get_errors(env, sandboxes, tmp_path):
     assert sb.ctl.call("Start", {"id": "nope"})["code"] == "NotFound"
     assert sb.ctl.call("Create", {"id": "bad1", "bundle": "relative"})["code"] == "InvalidArgument"
     assert sb.ctl.call("Create", {"id": "bad1", "bundle": str(b), "stdout": "tcp://x"})["code"] != "OK"
-    assert sb.ctl.call("Update", {"id": "bad1"})["code"] == "Unimplemented"
+    assert sb.ctl.call("Update", {"id": "bad1"})["code"] == "NotFound"
