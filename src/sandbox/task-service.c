@@ -138,8 +138,12 @@ static struct hull_process *lookup(struct hull_task_service *ts, struct hull_ttr
 /* The VM and its helpers go; state.json says so. */
 static void drop_sandbox(struct hull_task_service *ts)
 {
-        ts->sb = hull_sandbox_free(ts->sb);
+        /* Detached first: the teardown fails the agent calls still out, and their callbacks (a RemoveContainer's
+         * deleted(), say) come back here while the sandbox is being freed. */
+        struct hull_sandbox *sb = TAKE_PTR(ts->sb);
+
         ts->sb_ready = false;
+        hull_sandbox_free(sb);
         hull_state_remove_process(&ts->state, "qemu");
         hull_state_remove_process(&ts->state, "virtiofsd");
         write_state(ts, "stopped");
@@ -149,8 +153,8 @@ static void finish(struct hull_task_service *ts)
 {
         if (ts->done)
                 return;
+        ts->done = true; /* before the teardown, which may call back into finish() */
         drop_sandbox(ts);
-        ts->done = true;
         log_info("sandbox %s: done", ts->sandbox_id);
         if (ts->done_cb)
                 ts->done_cb(ts, ts->done_userdata);
@@ -1122,7 +1126,10 @@ struct hull_task_service *hull_task_service_free(struct hull_task_service *ts)
                 hull_ttrpc_request_reply_status(w->req, HULL_GRPC_UNAVAILABLE, "the sandbox service ended");
                 waiter_free(w);
         }
-        ts->sb = hull_sandbox_free(ts->sb); /* the agent goes first: calls still out end now */
+        /* The agent goes first: calls still out end now, and their callbacks find no sandbox and no finish() to
+         * run. */
+        ts->done = true;
+        hull_sandbox_free(TAKE_PTR(ts->sb));
         while (ts->n_ctrs > 0)
                 remove_ctr(ts, ts->ctrs[ts->n_ctrs - 1]);
         free(ts->ctrs);
