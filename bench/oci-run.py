@@ -5,7 +5,6 @@ Same configuration as the tests: the build tree's configuration-qemu.toml (its k
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -16,54 +15,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(SRC, "guest", "kernel", "boottest"))
 sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
+sys.path.insert(0, HERE)
 import boottest  # noqa: E402
 import bundles  # noqa: E402
+from hullbench.common import children, comm, config_value, read_kib_fields  # noqa: E402
 
 
-def config_value(text, section, key):
-    sec = None
-    for line in text.splitlines():
-        m = re.match(r"^\s*\[([^\]]+)\]", line)
-        if m:
-            sec = m.group(1)
-            continue
-        m = re.match(r"^\s*%s\s*=\s*(.+?)\s*$" % re.escape(key), line)
-        if m and sec == section:
-            return json.loads(m.group(1))
-    return None
-
-
-def rss_kib(pid, field="VmRSS"):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def children(pid):
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open("/proc/%s/stat" % d) as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                if int(fields[1]) == pid:
-                    out.append(int(d))
-            except (OSError, IndexError, ValueError):
-                pass
-    return out
-
-
-def comm(pid):
-    try:
-        with open("/proc/%d/comm" % pid) as f:
-            return f.read().strip()
-    except OSError:
-        return "?"
+def vm_rss_kib(pid):
+    return read_kib_fields("/proc/%d/status" % pid, ("VmRSS",)).get("VmRSS")
 
 
 def main():
@@ -75,9 +34,8 @@ def main():
     build = os.path.realpath(args.build)
     hull = os.path.join(build, "src", "cli", "hull")
     config = os.path.join(build, "configs", "configuration-qemu.toml")
-    text = open(config).read()
-    kernel = config_value(text, "hypervisor.qemu", "kernel")
-    memory = config_value(text, "hypervisor.qemu", "default_memory") or 2048
+    kernel = config_value(config, "hypervisor.qemu", "kernel")
+    memory = config_value(config, "hypervisor.qemu", "default_memory") or 2048
 
     work = tempfile.mkdtemp(prefix="hull-ocib-", dir="/tmp")
     root = os.path.join(work, "root")
@@ -116,9 +74,9 @@ def main():
                 return 1
         monitor = int(open(pidfile).read())
         time.sleep(1)
-        rss = {"monitor": rss_kib(monitor)}
+        rss = {"monitor": vm_rss_kib(monitor)}
         for c in children(monitor):
-            rss[comm(c)] = rss_kib(c)
+            rss[comm(c)] = vm_rss_kib(c)
         subprocess.run([hull, "--root", root, "delete", "--force", "bench-rss"], check=True, capture_output=True,
                        timeout=300)
     finally:
