@@ -26,6 +26,24 @@ def make_busybox_rootfs(path):
     return path
 
 
+def busybox_guest(build_dir, workdir, **kw):
+    """The shipped configurations' guest (guestvm.default_guest) booted with a busybox rootfs under its shared
+    directory (<workdir>/shared/rootfs) and the agent at debug level; skips the test when something is missing.
+    Keyword arguments go to guestvm.GuestVM."""
+    import pytest
+    import guestvm
+
+    found = guestvm.default_guest(build_dir)
+    if not found:
+        pytest.skip("guest assets not built in %s/guest" % build_dir)
+    for need in (guestvm.qemu_binary(), guestvm.VIRTIOFSD, BUSYBOX):
+        if not need or not os.path.exists(need):
+            pytest.skip("missing %s" % need)
+    shared = workdir / "shared"
+    make_busybox_rootfs(str(shared / "rootfs"))
+    return guestvm.GuestVM(found[0], found[1], workdir, append="agent.log=debug", shared_dir=shared, **kw)
+
+
 def spec(rootfs, args, terminal=False, readonly=False, seccomp=None, hostname="hull"):
     linux = {"Namespaces": [{"Type": t} for t in ("pid", "mount", "ipc", "uts")],
              "MaskedPaths": ["/proc/kcore"], "ReadonlyPaths": ["/proc/sys"]}

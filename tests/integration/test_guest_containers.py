@@ -3,14 +3,12 @@ virtio-serial channel driven by `hull agent-ctl`, a busybox rootfs shared throug
 guest memory as a shared memfd): CreateSandbox, containers, exec, signals, tty, seccomp, a read-only rootfs, no
 zombies, malformed requests, DestroySandbox powering the VM off."""
 import base64
-import os
 import re
 import time
 
 import pytest
 
 import agentctl
-import guestvm
 
 SHARED = "/run/hull/shared"
 
@@ -19,16 +17,7 @@ SHARED = "/run/hull/shared"
 def guest(build_dir, hull_bin, tmp_path_factory):
     # The kernel the shipped configurations boot: hull's trimmed kernel with the agent-only initramfs when it is
     # built (Debian's cloud kernel is booted by test_guest_boot.py as well).
-    found = guestvm.default_guest(build_dir)
-    if not found:
-        pytest.skip("guest assets not built in %s/guest" % build_dir)
-    for need in (guestvm.qemu_binary(), guestvm.VIRTIOFSD, agentctl.BUSYBOX):
-        if not need or not os.path.exists(need):
-            pytest.skip("missing %s" % need)
-    tmp = tmp_path_factory.mktemp("guestctr")
-    shared = tmp / "shared"
-    agentctl.make_busybox_rootfs(str(shared / "rootfs"))
-    vm = guestvm.GuestVM(found[0], found[1], tmp, append="agent.log=debug", shared_dir=shared)
+    vm = agentctl.busybox_guest(build_dir, tmp_path_factory.mktemp("guestctr"))
     try:
         vm.wait_for(r"hull-agent\[1\] info: ready: ")
         vm.ctl = agentctl.AgentCtl(hull_bin, "unix://" + vm.channel_path, timeout=300)

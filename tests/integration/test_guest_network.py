@@ -3,14 +3,12 @@
 ListInterfaces finds the NIC by its MAC, UpdateInterface gives it an address, a name and an MTU, UpdateRoutes a
 default route, ListInterfaces/ListRoutes read them back, and a container (sharing the sandbox's network) reaches
 a TCP server on the host through them."""
-import os
 import socket
 import threading
 
 import pytest
 
 import agentctl
-import guestvm
 
 SHARED = "/run/hull/shared"
 MAC = "52:54:00:12:34:56"
@@ -18,17 +16,8 @@ MAC = "52:54:00:12:34:56"
 
 @pytest.fixture(scope="module")
 def guest(build_dir, hull_bin, tmp_path_factory):
-    found = guestvm.default_guest(build_dir)
-    if not found:
-        pytest.skip("guest assets not built in %s/guest" % build_dir)
-    for need in (guestvm.qemu_binary(), guestvm.VIRTIOFSD, agentctl.BUSYBOX):
-        if not need or not os.path.exists(need):
-            pytest.skip("missing %s" % need)
-    tmp = tmp_path_factory.mktemp("guestnet")
-    shared = tmp / "shared"
-    agentctl.make_busybox_rootfs(str(shared / "rootfs"))
     net = ["-netdev", "user,id=n0", "-device", "virtio-net-device,netdev=n0,mac=%s" % MAC]
-    vm = guestvm.GuestVM(found[0], found[1], tmp, append="agent.log=debug", shared_dir=shared, extra_args=net)
+    vm = agentctl.busybox_guest(build_dir, tmp_path_factory.mktemp("guestnet"), extra_args=net)
     try:
         vm.wait_for(r"hull-agent\[1\] info: ready: ")
         vm.ctl = agentctl.AgentCtl(hull_bin, "unix://" + vm.channel_path, timeout=300)
