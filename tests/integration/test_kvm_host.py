@@ -46,6 +46,16 @@ def kvm_host(source_dir):
     return call
 
 
+def bed_script(kvm_host, source_dir, build_dir, script, *args):
+    """A tests/kvm-host script (boot-agent, container-run) run in the bed: its JSON result, which must say ok."""
+    proc = kvm_host(str(source_dir / "tests" / "kvm-host" / script), "--build", str(build_dir), *args)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+    assert lines, f"no result: stdout={proc.stdout!r} stderr={proc.stderr[-3000:]}"
+    result = json.loads(lines[-1])
+    assert proc.returncode == 0 and result["ok"], result
+    return result
+
+
 def test_kvm_host_runs_a_command_with_its_output_status_and_shared_dir(kvm_host):
     share = tempfile.mkdtemp(prefix="hull-kvm-host-test-")
     try:
@@ -77,12 +87,7 @@ def test_qemu_kvm_boots_hull_guest_to_a_healthy_agent_over_vhost_vsock(kvm_host,
     guest = build_dir / "guest"
     if not (guest / "vmlinuz").is_file() or not (guest / "hull-initrd.img").is_file():
         pytest.skip(f"no guest assets in {guest}")
-    proc = kvm_host(str(source_dir / "tests" / "kvm-host" / "boot-agent"), "--build", str(build_dir), "--channel",
-                    "vsock")
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
-    assert lines, f"no result: stdout={proc.stdout!r} stderr={proc.stderr[-3000:]}"
-    result = json.loads(lines[-1])
-    assert proc.returncode == 0 and result["ok"], result
+    result = bed_script(kvm_host, source_dir, build_dir, "boot-agent", "--channel", "vsock")
     assert result["channel"].startswith("vsock cid="), result
     assert result["check"]["status"] == "SERVING"
     assert result["version"]["agent_version"]
@@ -123,12 +128,8 @@ def test_builtin_driver_boots_hull_guest_to_a_healthy_agent_over_hybrid_vsock(kv
     kernel, initrd = guest / "vmlinux-hull", guest / "hull-initrd-agent.img"
     if not kernel.is_file() or not initrd.is_file():
         pytest.skip(f"no trimmed guest kernel / agent initramfs in {guest}")
-    proc = kvm_host(str(source_dir / "tests" / "kvm-host" / "boot-agent"), "--build", str(build_dir), "--hypervisor",
-                    "builtin", "--channel", "auto", "--kernel", str(kernel), "--initrd", str(initrd), "--vcpus", "2")
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
-    assert lines, f"no result: stdout={proc.stdout!r} stderr={proc.stderr[-3000:]}"
-    result = json.loads(lines[-1])
-    assert proc.returncode == 0 and result["ok"], result
+    result = bed_script(kvm_host, source_dir, build_dir, "boot-agent", "--hypervisor", "builtin", "--channel", "auto",
+                        "--kernel", str(kernel), "--initrd", str(initrd), "--vcpus", "2")
     assert result["channel"].startswith("hybrid-vsock path="), result
     assert result["check"]["status"] == "SERVING"
     # The VMM's own memory, guest RAM aside, stays small (Firecracker's bar is 5 MiB; hv-boot and libc count here).
@@ -143,12 +144,8 @@ def test_builtin_driver_runs_a_container_from_a_virtio_fs_rootfs(kvm_host, build
         pytest.skip(f"no trimmed guest kernel / agent initramfs in {guest}")
     if not os.path.exists("/bin/busybox"):
         pytest.skip("no /bin/busybox (busybox-static)")
-    proc = kvm_host(str(source_dir / "tests" / "kvm-host" / "container-run"), "--build", str(build_dir),
-                    "--hypervisor", "builtin", "--script", "echo hello from $(hostname); echo oops >&2; exit 3")
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
-    assert lines, f"no result: stdout={proc.stdout!r} stderr={proc.stderr[-3000:]}"
-    result = json.loads(lines[-1])
-    assert proc.returncode == 0 and result["ok"], result
+    result = bed_script(kvm_host, source_dir, build_dir, "container-run", "--hypervisor", "builtin", "--script",
+                        "echo hello from $(hostname); echo oops >&2; exit 3")
     assert result["stdout"] == "hello from hull\n"
     assert result["stderr"] == "oops\n"
     assert result["status"] == 3
