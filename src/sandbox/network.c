@@ -254,18 +254,22 @@ size_t hull_network_n_interfaces(const struct hull_network *net)
         return net ? net->n_ifs : 0;
 }
 
+static void net_as_recorded(const struct hull_network *net, struct hull_state_interface *out)
+{
+        for (size_t i = 0; i < net->n_ifs; i++) {
+                memset(&out[i], 0, sizeof(out[i]));
+                snprintf(out[i].veth, sizeof(out[i].veth), "%s", net->ifs[i].link.name);
+                snprintf(out[i].tap, sizeof(out[i].tap), "%s", net->ifs[i].tap);
+                out[i].own_ingress = net->ifs[i].own_ingress;
+        }
+}
+
 int hull_network_record(const struct hull_network *net, struct hull_state *st)
 {
         if (hull_state_set(&st->netns, net->netns) < 0)
                 return -ENOMEM;
-        st->n_interfaces = 0;
-        for (size_t i = 0; i < net->n_ifs; i++) {
-                struct hull_state_interface *si = &st->interfaces[st->n_interfaces++];
-                memset(si, 0, sizeof(*si));
-                snprintf(si->veth, sizeof(si->veth), "%s", net->ifs[i].link.name);
-                snprintf(si->tap, sizeof(si->tap), "%s", net->ifs[i].tap);
-                si->own_ingress = net->ifs[i].own_ingress;
-        }
+        net_as_recorded(net, st->interfaces);
+        st->n_interfaces = net->n_ifs;
         return 0;
 }
 
@@ -341,16 +345,6 @@ static int remove_recorded(const char *netns, const struct hull_state_interface 
         if (n == 0 || !is_netns(netns))
                 return 0;
         return in_netns(netns, remove_in_ns, &rm, err);
-}
-
-static void net_as_recorded(const struct hull_network *net, struct hull_state_interface *out)
-{
-        for (size_t i = 0; i < net->n_ifs; i++) {
-                memset(&out[i], 0, sizeof(out[i]));
-                snprintf(out[i].veth, sizeof(out[i].veth), "%s", net->ifs[i].link.name);
-                snprintf(out[i].tap, sizeof(out[i].tap), "%s", net->ifs[i].tap);
-                out[i].own_ingress = net->ifs[i].own_ingress;
-        }
 }
 
 void hull_network_teardown(struct hull_network *net)
