@@ -9,6 +9,7 @@ inherited from containerd's environment).
 stop() ends containerd and whatever it left (shims and their VMMs, found by the HULL_SHIM_ROOT they inherited), so
 a failing test leaves nothing running. leftovers() lists what a test should not have left.
 """
+import contextlib
 import os
 import shutil
 import signal
@@ -188,6 +189,22 @@ class Containerd:
             subprocess.run(["umount", "-l", m], check=False)
         self.logf.close()
         self.proc = None
+
+
+@contextlib.contextmanager
+def with_busybox(tmp, shim, conf):
+    """A private containerd whose hull runtime uses the shim binary shim and the configuration conf, with the busybox
+    test image imported (c.image, c.conf); stopped, with whatever it left, at the end."""
+    import images
+
+    c = Containerd(tmp, shim_dir=shim.parent, env={"HULL_CONF_FILE": str(conf)})
+    c.conf = conf
+    c.start()
+    try:
+        c.image = images.import_busybox(c.ctr_argv())
+        yield c
+    finally:
+        c.stop()
 
 
 def copy_log(c, dest):

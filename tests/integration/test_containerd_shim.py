@@ -15,7 +15,6 @@ import time
 import pytest
 
 import ctrd
-import images
 
 RT = ctrd.RUNTIME
 
@@ -42,14 +41,8 @@ def ctd(build_dir, source_dir, tmp_path_factory):
     shim, conf = _need(build_dir, source_dir)
     # Short paths: sockets live under this directory.
     tmp = tmp_path_factory.mktemp("ctd")
-    c = ctrd.Containerd(tmp, shim_dir=shim.parent, env={"HULL_CONF_FILE": str(conf)})
-    c.conf = conf
-    c.start()
-    try:
-        c.image = images.import_busybox(c.ctr_argv())
+    with ctrd.with_busybox(tmp, shim, conf) as c:
         yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,6 @@ import pytest
 import bundles
 import ctrd
 import hullcli
-import images
 
 POD_IP, PEER_IP = "10.213.8.2", "10.213.8.1"
 _seq = itertools.count()
@@ -212,13 +211,8 @@ def ctd(build_dir, tmp_path_factory):
     conf = build_dir / "configs" / "configuration-qemu.toml"
     if not shim.is_file() or not conf.is_file():
         pytest.fail("the shim or its configuration is not built")
-    c = ctrd.Containerd(tmp_path_factory.mktemp("ctd"), shim_dir=shim.parent, env={"HULL_CONF_FILE": str(conf)})
-    c.start()
-    try:
-        c.image = images.import_busybox(c.ctr_argv())
+    with ctrd.with_busybox(tmp_path_factory.mktemp("ctd"), shim, conf) as c:
         yield c
-    finally:
-        c.stop()
 
 
 def test_ctr_run_with_the_pods_network_namespace(ctd, pod):
