@@ -10,16 +10,13 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 
-#include <json-c/json.h>
-
 #include "error.h"
 #include "fd.h"
 #include "log.h"
 #include "sandbox/network.h"
+#include "sandbox/state.h"
 #include "shim.h"
 
-#define STATE_JSON_MAX (1u << 20)
-#define STATE_MAX_PROCESSES 64
 /* A killed process is gone within milliseconds; a process stuck in D state is reported, not waited for. */
 #define KILL_WAIT_MS 5000
 
@@ -188,35 +185,6 @@ void hull_shim_release(const struct hull_shim_paths *p)
         }
 }
 
-/* Field 22 of /proc/<pid>/stat (after the comm's closing parenthesis, which may itself hold spaces). */
-static int proc_start_time(pid_t pid, uint64_t *ret)
-{
-        char path[64], buf[1024];
-        _cleanup_close_ int fd = -1;
-        ssize_t n;
-        char *p;
-        int field = 2;
-
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        n = read(fd, buf, sizeof(buf) - 1);
-        if (n <= 0)
-                return -EIO;
-        buf[n] = '\0';
-        p = strrchr(buf, ')');
-        if (!p)
-                return -EBADMSG;
-        for (p++; *p && field < 22; p++)
-                if (*p == ' ')
-                        field++;
-        if (field != 22)
-                return -EBADMSG;
-        *ret = strtoull(p, NULL, 10);
-        return 0;
-}
-
 /* SIGKILL pid when it is still the process that was recorded, and wait (on its pidfd) until it is gone. */
 static void kill_recorded(const char *what, pid_t pid, uint64_t start_time)
 {
@@ -230,7 +198,7 @@ static void kill_recorded(const char *what, pid_t pid, uint64_t start_time)
         pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
         if (pidfd < 0)
                 return;
-        if (proc_start_time(pid, &now_start) < 0 || (start_time && now_start != start_time))
+        if (hull_proc_start_time(pid, &now_start) < 0 || (start_time && now_start != start_time))
                 return;
         log_info("cleanup: killing %s pid %d", what, (int)pid);
         if (syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) < 0)
@@ -238,24 +206,6 @@ static void kill_recorded(const char *what, pid_t pid, uint64_t start_time)
         pfd = (struct pollfd){ .fd = pidfd, .events = POLLIN };
         if (poll(&pfd, 1, KILL_WAIT_MS) == 0)
                 log_warn("cleanup: %s pid %d did not exit within %d ms", what, (int)pid, KILL_WAIT_MS);
-}
-
-static void kill_entry(struct json_object *o, const char *default_what)
-{
-        struct json_object *v;
-        const char *what = default_what;
-        int64_t pid = 0, start = 0;
-
-        if (!json_object_is_type(o, json_type_object))
-                return;
-        if (json_object_object_get_ex(o, "what", &v) && json_object_is_type(v, json_type_string))
-                what = json_object_get_string(v);
-        if (json_object_object_get_ex(o, "pid", &v) && json_object_is_type(v, json_type_int))
-                pid = json_object_get_int64(v);
-        if (json_object_object_get_ex(o, "start_time", &v) && json_object_is_type(v, json_type_int))
-                start = json_object_get_int64(v);
-        if (pid > 1 && pid < (1 << 22) && start >= 0)
-                kill_recorded(what, (pid_t)pid, (uint64_t)start);
 }
 
 static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
@@ -267,42 +217,30 @@ static int remove_entry(const char *path, const struct stat *st, int type, struc
 
 int hull_shim_cleanup_dead(const struct hull_shim_paths *p, struct hull_error **err)
 {
-        _cleanup_free_ char *state_path = NULL, *data = NULL;
-        struct json_object *root = NULL, *v;
+        struct hull_state rec;
         struct stat st;
         int r;
 
-        if (asprintf(&state_path, "%s/state.json", p->state_dir) < 0)
-                return hull_error_oom(err);
-        r = hull_read_file(state_path, STATE_JSON_MAX, &data, NULL, err);
-        if (r == -ENOENT) {
-                hull_error_free(err ? TAKE_PTR(*err) : NULL);
-        } else if (r < 0) {
-                log_warn("cleanup: %s", hull_error_message(err ? *err : NULL));
+        /* state.json through the sandbox service's own reader (src/sandbox/state.h), read once for the processes
+         * and the network it records. */
+        r = hull_state_read(p->state_dir, &rec, err);
+        if (r < 0) {
+                if (r != -ENOENT)
+                        log_warn("cleanup: %s", hull_error_message(err ? *err : NULL));
                 hull_error_free(err ? TAKE_PTR(*err) : NULL);
         } else {
-                root = json_tokener_parse(data);
-                if (root && json_object_is_type(root, json_type_object)) {
-                        /* The VMM and virtiofsd first (they die with the shim through PDEATHSIG; this catches
-                         * the ones that did not), then a monitor entry if the service recorded one. */
-                        if (json_object_object_get_ex(root, "processes", &v) &&
-                            json_object_is_type(v, json_type_array)) {
-                                size_t n = MIN(json_object_array_length(v), (size_t)STATE_MAX_PROCESSES);
-
-                                for (size_t i = 0; i < n; i++)
-                                        kill_entry(json_object_array_get_idx(v, i), "process");
-                        }
-                        if (json_object_object_get_ex(root, "monitor", &v))
-                                kill_entry(v, "monitor");
-                } else {
-                        log_warn("cleanup: %s is not a JSON object", state_path);
+                /* The VMM and virtiofsd first (they die with the shim through PDEATHSIG; this catches the ones
+                 * that did not), then a monitor if the service recorded one. */
+                for (size_t i = 0; i < rec.n_processes; i++)
+                        kill_recorded(rec.processes[i].what, rec.processes[i].pid, rec.processes[i].start_time);
+                if (rec.monitor_pid > 0)
+                        kill_recorded("monitor", rec.monitor_pid, rec.monitor_start_time);
+                /* The tc filters (and taps) the sandbox made in the pod's network namespace (docs/sandbox.md). */
+                if (hull_network_cleanup_recorded(&rec, err) < 0) {
+                        log_warn("cleanup: %s", hull_error_message(err ? *err : NULL));
+                        hull_error_free(err ? TAKE_PTR(*err) : NULL);
                 }
-                json_object_put(root);
-        }
-        /* The tc filters (and taps) the sandbox made in the pod's network namespace (docs/sandbox.md). */
-        if (hull_network_cleanup_state_dir(p->state_dir, err) < 0) {
-                log_warn("cleanup: %s", hull_error_message(err ? *err : NULL));
-                hull_error_free(err ? TAKE_PTR(*err) : NULL);
+                hull_state_clear(&rec);
         }
         /* FTW_MOUNT: never descend into a mount (the sandbox's mounts live in the dead shim's namespace). */
         if (lstat(p->state_dir, &st) == 0 && nftw(p->state_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
