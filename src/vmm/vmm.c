@@ -71,24 +71,24 @@ struct hull_vmm {
 #define VIRTIO_MMIO_BASE 0xD0000000ULL
 static const uint32_t virtio_gsis[] = { 5, 6, 7, 9, 10, 11, 12, 13, 14, 15 };
 
+/* The next free slot; its virtio_mmio.device= entry goes on the kernel command line at once (a device that then
+ * fails to come up fails the whole set-up, command line and all). */
 static int next_slot(struct hull_vmm *vmm, uint64_t *ret_base, uint32_t *ret_gsi, struct hull_error **err)
 {
-        if (vmm->n_virtio >= ARRAY_SIZE(virtio_gsis))
-                return hull_error_set(err, ENOSPC, "more than %zu virtio devices", ARRAY_SIZE(virtio_gsis));
-        *ret_base = VIRTIO_MMIO_BASE + (uint64_t)vmm->n_virtio * HULL_VIRTIO_MMIO_SIZE;
-        *ret_gsi = virtio_gsis[vmm->n_virtio++];
-        return 0;
-}
-
-static int append_device(char **cmdline, const struct hull_virtio_mmio *t, struct hull_error **err)
-{
-        char dev[64];
+        uint64_t base = VIRTIO_MMIO_BASE + (uint64_t)vmm->n_virtio * HULL_VIRTIO_MMIO_SIZE;
+        uint32_t gsi;
         char *n;
 
-        if (hull_virtio_mmio_cmdline(t, dev, sizeof(dev)) < 0 || asprintf(&n, "%s %s", *cmdline, dev) < 0)
+        if (vmm->n_virtio >= ARRAY_SIZE(virtio_gsis))
+                return hull_error_set(err, ENOSPC, "more than %zu virtio devices", ARRAY_SIZE(virtio_gsis));
+        gsi = virtio_gsis[vmm->n_virtio];
+        if (asprintf(&n, "%s virtio_mmio.device=4K@0x%llx:%u", vmm->cmdline, (unsigned long long)base, gsi) < 0)
                 return hull_error_oom(err);
-        free(*cmdline);
-        *cmdline = n;
+        free(vmm->cmdline);
+        vmm->cmdline = n;
+        vmm->n_virtio++;
+        *ret_base = base;
+        *ret_gsi = gsi;
         return 0;
 }
 
@@ -102,53 +102,41 @@ static int setup_virtio(struct hull_vmm *vmm, struct hull_error **err)
         vmm->cmdline = strdup(cfg->cmdline ? cfg->cmdline : "");
         if (!vmm->cmdline)
                 return hull_error_oom(err);
-        if (cfg->vsock_uds) {
-                if ((r = next_slot(vmm, &base, &gsi, err)) < 0 ||
-                    (r = hull_virtio_vsock_new(vmm, base, gsi, cfg->vsock_cid, cfg->vsock_uds, &vmm->vsock, err)) < 0 ||
-                    (r = append_device(&vmm->cmdline, hull_virtio_vsock_transport(vmm->vsock), err)) < 0)
-                        return r;
-        }
-        if (cfg->rng) {
-                if ((r = next_slot(vmm, &base, &gsi, err)) < 0 ||
-                    (r = hull_virtio_rng_new(vmm, base, gsi, &vmm->rng, err)) < 0 ||
-                    (r = append_device(&vmm->cmdline, hull_virtio_rng_transport(vmm->rng), err)) < 0)
-                        return r;
-        }
-        if (cfg->fs_socket) {
-                if ((r = next_slot(vmm, &base, &gsi, err)) < 0 ||
-                    (r = hull_vhost_user_fs_new(vmm, base, gsi, cfg->fs_socket,
-                                                cfg->fs_tag ? cfg->fs_tag : "kataShared", &vmm->fs, err)) < 0 ||
-                    (r = append_device(&vmm->cmdline, hull_vhost_user_fs_transport(vmm->fs), err)) < 0)
-                        return r;
-        }
+        if (cfg->vsock_uds &&
+            ((r = next_slot(vmm, &base, &gsi, err)) < 0 ||
+             (r = hull_virtio_vsock_new(vmm, base, gsi, cfg->vsock_cid, cfg->vsock_uds, &vmm->vsock, err)) < 0))
+                return r;
+        if (cfg->rng &&
+            ((r = next_slot(vmm, &base, &gsi, err)) < 0 ||
+             (r = hull_virtio_rng_new(vmm, base, gsi, &vmm->rng, err)) < 0))
+                return r;
+        if (cfg->fs_socket &&
+            ((r = next_slot(vmm, &base, &gsi, err)) < 0 ||
+             (r = hull_vhost_user_fs_new(vmm, base, gsi, cfg->fs_socket, cfg->fs_tag ? cfg->fs_tag : "kataShared",
+                                         &vmm->fs, err)) < 0))
+                return r;
         if (cfg->n_disks) {
                 vmm->disks = calloc(cfg->n_disks, sizeof(*vmm->disks));
                 if (!vmm->disks)
                         return hull_error_oom(err);
+                vmm->n_disks = cfg->n_disks; /* hull_vmm_free() skips the ones not made */
         }
-        for (unsigned i = 0; i < cfg->n_disks; i++) {
+        for (unsigned i = 0; i < cfg->n_disks; i++)
                 if ((r = next_slot(vmm, &base, &gsi, err)) < 0 ||
                     (r = hull_virtio_blk_new(vmm, base, gsi, cfg->disks[i].path, cfg->disks[i].read_only,
                                              &vmm->disks[i], err)) < 0)
                         return r;
-                vmm->n_disks = i + 1;
-                if ((r = append_device(&vmm->cmdline, hull_virtio_blk_transport(vmm->disks[i]), err)) < 0)
-                        return r;
-        }
         if (cfg->n_nics) {
                 vmm->nics = calloc(cfg->n_nics, sizeof(*vmm->nics));
                 if (!vmm->nics)
                         return hull_error_oom(err);
+                vmm->n_nics = cfg->n_nics;
         }
-        for (unsigned i = 0; i < cfg->n_nics; i++) {
+        for (unsigned i = 0; i < cfg->n_nics; i++)
                 if ((r = next_slot(vmm, &base, &gsi, err)) < 0 ||
                     (r = hull_virtio_net_new(vmm, base, gsi, cfg->nics[i].tap_fd, cfg->nics[i].mac, &vmm->nics[i],
                                              err)) < 0)
                         return r;
-                vmm->n_nics = i + 1;
-                if ((r = append_device(&vmm->cmdline, hull_virtio_net_transport(vmm->nics[i]), err)) < 0)
-                        return r;
-        }
         return 0;
 }
 

@@ -354,8 +354,3 @@ struct hull_vhost_user_fs *hull_vhost_user_fs_free(struct hull_vhost_user_fs *f)
         free(f);
         return NULL;
 }
-
-const struct hull_virtio_mmio *hull_vhost_user_fs_transport(const struct hull_vhost_user_fs *f)
-{
-        return f->t;
-}

@@ -8,10 +8,8 @@
 struct hull_error;
 struct hull_vmm;
 struct hull_vhost_user_fs;
-struct hull_virtio_mmio;
 
 /* socket_path: virtiofsd's vhost-user socket (it listens; we connect). The VM's RAM must be a memfd. */
 int hull_vhost_user_fs_new(struct hull_vmm *vmm, uint64_t base, uint32_t gsi, const char *socket_path, const char *tag,
                            struct hull_vhost_user_fs **ret, struct hull_error **err);
 struct hull_vhost_user_fs *hull_vhost_user_fs_free(struct hull_vhost_user_fs *f);
-const struct hull_virtio_mmio *hull_vhost_user_fs_transport(const struct hull_vhost_user_fs *f);

@@ -205,8 +205,3 @@ struct hull_virtio_blk *hull_virtio_blk_free(struct hull_virtio_blk *b)
         free(b);
         return NULL;
 }
-
-const struct hull_virtio_mmio *hull_virtio_blk_transport(const struct hull_virtio_blk *b)
-{
-        return b->t;
-}

@@ -7,9 +7,7 @@
 struct hull_error;
 struct hull_vmm;
 struct hull_virtio_blk;
-struct hull_virtio_mmio;
 
 int hull_virtio_blk_new(struct hull_vmm *vmm, uint64_t base, uint32_t gsi, const char *path, bool read_only,
                         struct hull_virtio_blk **ret, struct hull_error **err);
 struct hull_virtio_blk *hull_virtio_blk_free(struct hull_virtio_blk *b);
-const struct hull_virtio_mmio *hull_virtio_blk_transport(const struct hull_virtio_blk *b);

@@ -406,10 +406,3 @@ void hull_virtio_mmio_unlock(struct hull_virtio_mmio *t)
 {
         pthread_mutex_unlock(&t->lock);
 }
-
-int hull_virtio_mmio_cmdline(const struct hull_virtio_mmio *t, char *buf, size_t len)
-{
-        int n = snprintf(buf, len, "virtio_mmio.device=4K@0x%llx:%u", (unsigned long long)t->base, t->gsi);
-
-        return n < 0 || (size_t)n >= len ? -ENOBUFS : 0;
-}

@@ -49,8 +49,6 @@ void hull_virtio_mmio_fail(struct hull_virtio_mmio *t, const char *why);
 /* Device work started outside notify (socket events on the event thread) takes the transport lock itself. */
 void hull_virtio_mmio_lock(struct hull_virtio_mmio *t);
 void hull_virtio_mmio_unlock(struct hull_virtio_mmio *t);
-/* "virtio_mmio.device=4K@0x...:gsi" for the kernel command line. */
-int hull_virtio_mmio_cmdline(const struct hull_virtio_mmio *t, char *buf, size_t len);
 
 #include "macros.h"
 HULL_DEFINE_FREEP(struct hull_virtio_mmio, hull_virtio_mmio_free)

@@ -222,8 +222,3 @@ struct hull_virtio_net *hull_virtio_net_free(struct hull_virtio_net *n)
         free(n);
         return NULL;
 }
-
-const struct hull_virtio_mmio *hull_virtio_net_transport(const struct hull_virtio_net *n)
-{
-        return n->t;
-}

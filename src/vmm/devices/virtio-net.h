@@ -8,10 +8,8 @@
 struct hull_error;
 struct hull_vmm;
 struct hull_virtio_net;
-struct hull_virtio_mmio;
 
 /* tap_fd is the caller's (not closed here); mac: 6 bytes. */
 int hull_virtio_net_new(struct hull_vmm *vmm, uint64_t base, uint32_t gsi, int tap_fd, const uint8_t mac[6],
                         struct hull_virtio_net **ret, struct hull_error **err);
 struct hull_virtio_net *hull_virtio_net_free(struct hull_virtio_net *n);
-const struct hull_virtio_mmio *hull_virtio_net_transport(const struct hull_virtio_net *n);

@@ -71,8 +71,3 @@ struct hull_virtio_rng *hull_virtio_rng_free(struct hull_virtio_rng *r)
         }
         return NULL;
 }
-
-const struct hull_virtio_mmio *hull_virtio_rng_transport(const struct hull_virtio_rng *r)
-{
-        return r->t;
-}

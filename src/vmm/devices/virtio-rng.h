@@ -10,4 +10,3 @@ struct hull_virtio_rng;
 int hull_virtio_rng_new(struct hull_vmm *vmm, uint64_t base, uint32_t gsi, struct hull_virtio_rng **ret,
                         struct hull_error **err);
 struct hull_virtio_rng *hull_virtio_rng_free(struct hull_virtio_rng *r);
-const struct hull_virtio_mmio *hull_virtio_rng_transport(const struct hull_virtio_rng *r);

@@ -800,8 +800,3 @@ struct hull_virtio_vsock *hull_virtio_vsock_free(struct hull_virtio_vsock *v)
         free(v);
         return NULL;
 }
-
-const struct hull_virtio_mmio *hull_virtio_vsock_transport(const struct hull_virtio_vsock *v)
-{
-        return v->t;
-}

@@ -10,7 +10,6 @@
 struct hull_error;
 struct hull_vmm;
 struct hull_virtio_vsock;
-struct hull_virtio_mmio;
 struct hull_loop;
 struct hull_virtq;
 
@@ -23,7 +22,6 @@ static inline void hull_virtio_vsockp(struct hull_virtio_vsock **p)
         if (*p)
                 hull_virtio_vsock_free(*p);
 }
-const struct hull_virtio_mmio *hull_virtio_vsock_transport(const struct hull_virtio_vsock *v);
 
 /* The seam for driving the device without a VM (fuzz/fuzz_vsock.c, tests/unit/test_vmm.c): no transport, no KVM;
  * the device's sockets and timer run on the caller's loop, and the caller plays the guest driver. It programs the
