@@ -137,6 +137,13 @@ static void set_queue_ready(struct hull_virtio_mmio *t, uint32_t v)
         q->ready = true;
 }
 
+/* The driver notified queue q: the device hears of it while it is live and the queue ready. */
+static void notify_locked(struct hull_virtio_mmio *t, uint32_t q)
+{
+        if (q < t->ops->num_queues && t->active && t->queues[q].ready && t->ops->notify)
+                t->ops->notify(t->dev, (uint16_t)q);
+}
+
 static void set_addr(uint64_t *a, bool high, uint32_t v)
 {
         *a = high ? (*a & 0xFFFFFFFFULL) | ((uint64_t)v << 32) : (*a & ~0xFFFFFFFFULL) | v;
@@ -183,8 +190,7 @@ static void mmio_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
                 break;
         case REG_QUEUE_NOTIFY:
                 /* Normally caught by the ioeventfd in the kernel; a notify that reaches us is handled here. */
-                if (v < t->ops->num_queues && t->active && t->queues[v].ready && t->ops->notify)
-                        t->ops->notify(t->dev, (uint16_t)v);
+                notify_locked(t, v);
                 break;
         case REG_INTERRUPT_ACK:
                 t->interrupt_status &= ~v;
@@ -288,8 +294,7 @@ static int on_notify(struct hull_loop_source *src, int fd, uint32_t events, void
                 if (t->notify_fd[q] == fd)
                         break;
         pthread_mutex_lock(&t->lock);
-        if (q < t->ops->num_queues && t->active && t->queues[q].ready && t->ops->notify)
-                t->ops->notify(t->dev, q);
+        notify_locked(t, q);
         pthread_mutex_unlock(&t->lock);
         return 0;
 }
@@ -375,18 +380,6 @@ bool hull_virtio_mmio_active(const struct hull_virtio_mmio *t)
         return t->active && !t->failed;
 }
 
-void hull_virtio_mmio_interrupt(struct hull_virtio_mmio *t, uint16_t q)
-{
-        uint64_t one = 1;
-        ssize_t n;
-
-        if (q < t->ops->num_queues && !hull_virtq_wants_interrupt(&t->queues[q]))
-                return;
-        t->interrupt_status |= INT_VRING;
-        n = write(t->irqfd, &one, sizeof(one));
-        (void)n;
-}
-
 void hull_virtio_mmio_interrupt_now(struct hull_virtio_mmio *t)
 {
         uint64_t one = 1;
@@ -395,6 +388,13 @@ void hull_virtio_mmio_interrupt_now(struct hull_virtio_mmio *t)
         t->interrupt_status |= INT_VRING;
         n = write(t->irqfd, &one, sizeof(one));
         (void)n;
+}
+
+void hull_virtio_mmio_interrupt(struct hull_virtio_mmio *t, uint16_t q)
+{
+        if (q < t->ops->num_queues && !hull_virtq_wants_interrupt(&t->queues[q]))
+                return;
+        hull_virtio_mmio_interrupt_now(t);
 }
 
 void hull_virtio_mmio_lock(struct hull_virtio_mmio *t)

@@ -29,7 +29,6 @@
 
 struct hull_virtio_net {
         struct hull_virtio_mmio *t;
-        struct hull_virtio_ops ops;
         int tap;
         struct hull_loop_source *src;
         bool rx_waiting; /* the tap has frames, the guest no buffers */
@@ -132,12 +131,6 @@ static void net_notify(void *dev, uint16_t q)
         }
 }
 
-static void net_activate(void *dev, uint64_t features)
-{
-        (void)features;
-        (void)dev;
-}
-
 static int on_tap(struct hull_loop_source *src, int fd, uint32_t events, void *userdata)
 {
         struct hull_virtio_net *n = userdata;
@@ -169,6 +162,18 @@ static void net_reset(void *dev)
         n->rx_waiting = true;
 }
 
+static const struct hull_virtio_ops net_ops = {
+        .name = "net",
+        .device_id = VIRTIO_ID_NET,
+        .num_queues = 2,
+        .queue_max = 256,
+        .features = VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS,
+        .config_size = CONFIG_SIZE,
+        .config_read = net_config_read,
+        .notify = net_notify,
+        .reset = net_reset,
+};
+
 int hull_virtio_net_new(struct hull_vmm *vmm, uint64_t base, uint32_t gsi, int tap_fd, const uint8_t mac[6],
                         struct hull_virtio_net **ret, struct hull_error **err)
 {
@@ -190,21 +195,9 @@ int hull_virtio_net_new(struct hull_vmm *vmm, uint64_t base, uint32_t gsi, int t
         n->rx_waiting = true;
         memcpy(n->config, mac, 6);
         memcpy(n->config + 6, &status, 2);
-        n->ops = (struct hull_virtio_ops){
-                .name = "net",
-                .device_id = VIRTIO_ID_NET,
-                .num_queues = 2,
-                .queue_max = 256,
-                .features = VIRTIO_NET_F_MAC | VIRTIO_NET_F_STATUS,
-                .config_size = CONFIG_SIZE,
-                .config_read = net_config_read,
-                .notify = net_notify,
-                .activate = net_activate,
-                .reset = net_reset,
-        };
         r = hull_loop_add_fd(hull_vmm_loop(vmm), tap_fd, 0, on_tap, n, &n->src, err);
         if (r >= 0)
-                r = hull_virtio_mmio_new(vmm, base, gsi, &n->ops, n, &n->t, err);
+                r = hull_virtio_mmio_new(vmm, base, gsi, &net_ops, n, &n->t, err);
         if (r < 0) {
                 hull_virtio_net_free(n);
                 return r;
