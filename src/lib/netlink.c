@@ -523,12 +523,10 @@ static int dump(struct hull_nl *nl, uint16_t type, int family, size_t size,
 {
         uint8_t req[64];
         struct collect c = { .size = size, .parse = parse };
-        uint32_t seq = ++nl->seq;
         int r;
 
-        r = nl_send(nl, req, hull_nl_build_dump(req, sizeof(req), type, family, seq), what, err);
-        if (r >= 0)
-                r = nl_receive(nl, seq, what, collect_one, &c, err);
+        r = hull_nl_transact(nl, req, hull_nl_build_dump(req, sizeof(req), type, family, 0), what, collect_one, &c,
+                             err);
         if (r < 0) {
                 free(c.items);
                 return r;
@@ -570,14 +568,6 @@ int hull_nl_list_routes(struct hull_nl *nl, int family, struct hull_nl_route **r
         return dump(nl, RTM_GETROUTE, family, sizeof(**ret), parse_route_cb, (void **)ret, ret_n, "list routes", err);
 }
 
-static int change(struct hull_nl *nl, const void *req, ssize_t len, uint32_t seq, const char *what,
-                  struct hull_error **err)
-{
-        int r = nl_send(nl, req, len, what, err);
-
-        return r < 0 ? r : nl_receive(nl, seq, what, NULL, NULL, err);
-}
-
 int hull_nl_transact(struct hull_nl *nl, void *req, ssize_t len, const char *what,
                      int (*on_msg)(const struct nlmsghdr *h, void *userdata), void *userdata, struct hull_error **err)
 {
@@ -593,25 +583,23 @@ int hull_nl_transact(struct hull_nl *nl, void *req, ssize_t len, const char *wha
 int hull_nl_link_set(struct hull_nl *nl, const struct hull_nl_link *l, unsigned int what, struct hull_error **err)
 {
         uint8_t req[256];
-        uint32_t seq = ++nl->seq;
 
-        return change(nl, req, hull_nl_build_link_set(req, sizeof(req), seq, l, what), seq, "set link", err);
+        return hull_nl_transact(nl, req, hull_nl_build_link_set(req, sizeof(req), 0, l, what), "set link", NULL, NULL,
+                                err);
 }
 
 int hull_nl_addr_change(struct hull_nl *nl, uint16_t type, const struct hull_nl_addr *a, struct hull_error **err)
 {
         uint8_t req[128];
-        uint32_t seq = ++nl->seq;
 
-        return change(nl, req, hull_nl_build_addr(req, sizeof(req), type, seq, a), seq,
-                      type == RTM_NEWADDR ? "add address" : "delete address", err);
+        return hull_nl_transact(nl, req, hull_nl_build_addr(req, sizeof(req), type, 0, a),
+                                type == RTM_NEWADDR ? "add address" : "delete address", NULL, NULL, err);
 }
 
 int hull_nl_route_change(struct hull_nl *nl, uint16_t type, const struct hull_nl_route *r, struct hull_error **err)
 {
         uint8_t req[192];
-        uint32_t seq = ++nl->seq;
 
-        return change(nl, req, hull_nl_build_route(req, sizeof(req), type, seq, r), seq,
-                      type == RTM_NEWROUTE ? "add route" : "delete route", err);
+        return hull_nl_transact(nl, req, hull_nl_build_route(req, sizeof(req), type, 0, r),
+                                type == RTM_NEWROUTE ? "add route" : "delete route", NULL, NULL, err);
 }
