@@ -193,20 +193,24 @@ Grpc__Interfaces *hull_agent_net_interfaces_free(Grpc__Interfaces *m)
         return NULL;
 }
 
+static Types__Route *route_free(Types__Route *r)
+{
+        if (!r)
+                return NULL;
+        free_str(r->dest);
+        free_str(r->gateway);
+        free_str(r->device);
+        free_str(r->source);
+        free(r);
+        return NULL;
+}
+
 Grpc__Routes *hull_agent_net_routes_free(Grpc__Routes *m)
 {
         if (!m)
                 return NULL;
-        for (size_t k = 0; k < m->n_routes; k++) {
-                Types__Route *r = m->routes[k];
-                if (!r)
-                        continue;
-                free_str(r->dest);
-                free_str(r->gateway);
-                free_str(r->device);
-                free_str(r->source);
-                free(r);
-        }
+        for (size_t k = 0; k < m->n_routes; k++)
+                route_free(m->routes[k]);
         free(m->routes);
         free(m);
         return NULL;
@@ -215,6 +219,7 @@ Grpc__Routes *hull_agent_net_routes_free(Grpc__Routes *m)
 HULL_DEFINE_FREEP(Types__Interface, hull_agent_net_interface_free)
 HULL_DEFINE_FREEP(Grpc__Interfaces, hull_agent_net_interfaces_free)
 HULL_DEFINE_FREEP(Grpc__Routes, hull_agent_net_routes_free)
+HULL_DEFINE_FREEP(Types__Route, route_free)
 
 struct net_state {
         struct hull_nl_link *links;
@@ -303,17 +308,15 @@ static Types__Interface *interface_of(const struct net_state *st, const struct h
 int hull_agent_net_list_interfaces(struct hull_nl *nl, Grpc__Interfaces **ret, struct hull_error **err)
 {
         _cleanup_(hull_agent_net_interfaces_freep) Grpc__Interfaces *m = calloc(1, sizeof(*m));
-        struct net_state st = { 0 };
-        int r = 0;
+        _cleanup_(net_state_clear) struct net_state st = { 0 };
+        int r;
 
         if (!m)
                 return hull_error_oom(err);
         grpc__interfaces__init(m);
         r = net_state_load(nl, &st, err);
-        if (r < 0) {
-                net_state_clear(&st);
+        if (r < 0)
                 return r;
-        }
         m->interfaces = calloc(st.n_links ? st.n_links : 1, sizeof(*m->interfaces));
         for (size_t k = 0; m->interfaces && k < st.n_links; k++) {
                 m->interfaces[m->n_interfaces] = interface_of(&st, &st.links[k]);
@@ -322,10 +325,7 @@ int hull_agent_net_list_interfaces(struct hull_nl *nl, Grpc__Interfaces **ret, s
                 m->n_interfaces++;
         }
         if (!m->interfaces || m->n_interfaces < st.n_links)
-                r = hull_error_oom(err);
-        net_state_clear(&st);
-        if (r < 0)
-                return r;
+                return hull_error_oom(err);
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -350,7 +350,7 @@ int hull_agent_net_update_interface(struct hull_nl *nl, const Types__Interface *
                                     struct hull_error **err)
 {
         _cleanup_free_ struct hull_nl_addr *addrs = NULL;
-        struct net_state st = { 0 };
+        _cleanup_(net_state_clear) struct net_state st = { 0 };
         struct hull_nl_link set;
         const struct hull_nl_link *l = NULL;
         uint8_t hw[HULL_NL_HWADDR_MAX];
@@ -377,7 +377,7 @@ int hull_agent_net_update_interface(struct hull_nl *nl, const Types__Interface *
 
         r = net_state_load(nl, &st, err);
         if (r < 0)
-                goto out;
+                return r;
         for (size_t k = 0; k < st.n_links && !l; k++) {
                 const struct hull_nl_link *c = &st.links[k];
                 if (hw_len ? (c->hwaddr_len == hw_len && memcmp(c->hwaddr, hw, hw_len) == 0)
@@ -385,18 +385,17 @@ int hull_agent_net_update_interface(struct hull_nl *nl, const Types__Interface *
                               (want->name && *want->name && strcmp(c->name, want->name) == 0)))
                         l = c;
         }
-        if (!l) {
-                r = hull_error_set(err, ENODEV, "no link with %s '%s'", hw_len ? "hwAddr" : "name",
-                                   hw_len ? want->hwaddr : (want->device && *want->device ? want->device : want->name));
-                goto out;
-        }
+        if (!l)
+                return hull_error_set(err, ENODEV, "no link with %s '%s'", hw_len ? "hwAddr" : "name",
+                                      hw_len ? want->hwaddr
+                                             : (want->device && *want->device ? want->device : want->name));
         set = *l;
 
         /* Down first: a link is renamed only while down. */
         set.flags &= ~IFF_UP;
         r = hull_nl_link_set(nl, &set, HULL_NL_SET_UP, err);
         if (r < 0)
-                goto out;
+                return r;
         for (size_t k = 0; k < st.n_addrs; k++) {
                 _cleanup_error_ struct hull_error *e = NULL;
 
@@ -404,17 +403,15 @@ int hull_agent_net_update_interface(struct hull_nl *nl, const Types__Interface *
                         continue;
                 /* an IPv6 address can go with the link going down: gone already is fine */
                 r = hull_nl_addr_change(nl, RTM_DELADDR, &st.addrs[k], &e);
-                if (r < 0 && r != -EADDRNOTAVAIL) {
-                        r = pass_error(err, &e, r);
-                        goto out;
-                }
+                if (r < 0 && r != -EADDRNOTAVAIL)
+                        return pass_error(err, &e, r);
         }
         for (size_t k = 0; k < want->n_ipaddresses; k++) {
                 addrs[k].index = set.index;
                 r = hull_nl_addr_change(nl, RTM_NEWADDR, &addrs[k], err);
                 if (r < 0) {
                         hull_error_prefix(err, "%s/%u", want->ipaddresses[k]->address, addrs[k].prefixlen);
-                        goto out;
+                        return r;
                 }
         }
         what = HULL_NL_SET_UP | HULL_NL_SET_NOARP;
@@ -429,21 +426,16 @@ int hull_agent_net_update_interface(struct hull_nl *nl, const Types__Interface *
         }
         r = hull_nl_link_set(nl, &set, what, err);
         if (r < 0)
-                goto out;
+                return r;
 
         r = net_state_load(nl, &st, err);
         if (r < 0)
-                goto out;
+                return r;
         l = link_by_index(&st, set.index);
-        if (!l) {
-                r = hull_error_set(err, ENODEV, "link %d gone", set.index);
-                goto out;
-        }
+        if (!l)
+                return hull_error_set(err, ENODEV, "link %d gone", set.index);
         *ret = interface_of(&st, l);
-        r = *ret ? 0 : hull_error_oom(err);
-out:
-        net_state_clear(&st);
-        return r;
+        return *ret ? 0 : hull_error_oom(err);
 }
 
 static bool route_is_listed(const struct hull_nl_route *r)
@@ -453,11 +445,10 @@ static bool route_is_listed(const struct hull_nl_route *r)
 
 static Types__Route *route_of(const struct net_state *st, const struct hull_nl_route *nr)
 {
-        Types__Route *r = calloc(1, sizeof(*r));
+        _cleanup_(route_freep) Types__Route *r = calloc(1, sizeof(*r));
         const struct hull_nl_link *l = nr->oif ? link_by_index(st, nr->oif) : NULL;
         char dest[INET6_ADDRSTRLEN + 8] = "";
         char ip[INET6_ADDRSTRLEN];
-        bool ok;
 
         if (!r)
                 return NULL;
@@ -473,25 +464,18 @@ static Types__Route *route_of(const struct net_state *st, const struct hull_nl_r
         r->device = strdup(l ? l->name : "");
         r->scope = nr->scope;
         r->family = nr->family == AF_INET6 ? TYPES__IPFAMILY__v6 : TYPES__IPFAMILY__v4;
-        ok = r->dest && r->gateway && r->source && r->device;
-        if (!ok) {
-                free_str(r->dest);
-                free_str(r->gateway);
-                free_str(r->source);
-                free_str(r->device);
-                free(r);
+        if (!r->dest || !r->gateway || !r->source || !r->device)
                 return NULL;
-        }
-        return r;
+        return TAKE_PTR(r);
 }
 
 int hull_agent_net_list_routes(struct hull_nl *nl, Grpc__Routes **ret, struct hull_error **err)
 {
         _cleanup_(hull_agent_net_routes_freep) Grpc__Routes *m = calloc(1, sizeof(*m));
         _cleanup_free_ struct hull_nl_route *routes = NULL;
-        struct net_state st = { 0 };
+        _cleanup_(net_state_clear) struct net_state st = { 0 };
         size_t n = 0;
-        int r = 0;
+        int r;
 
         if (!m)
                 return hull_error_oom(err);
@@ -499,25 +483,19 @@ int hull_agent_net_list_routes(struct hull_nl *nl, Grpc__Routes **ret, struct hu
         r = hull_nl_list_routes(nl, AF_UNSPEC, &routes, &n, err);
         if (r >= 0)
                 r = hull_nl_list_links(nl, &st.links, &st.n_links, err);
-        if (r < 0) {
-                net_state_clear(&st);
+        if (r < 0)
                 return r;
-        }
         m->routes = calloc(n ? n : 1, sizeof(*m->routes));
         if (!m->routes)
-                r = hull_error_oom(err);
-        for (size_t k = 0; r == 0 && k < n; k++) {
+                return hull_error_oom(err);
+        for (size_t k = 0; k < n; k++) {
                 if (!route_is_listed(&routes[k]))
                         continue;
                 m->routes[m->n_routes] = route_of(&st, &routes[k]);
                 if (!m->routes[m->n_routes])
-                        r = hull_error_oom(err);
-                else
-                        m->n_routes++;
+                        return hull_error_oom(err);
+                m->n_routes++;
         }
-        net_state_clear(&st);
-        if (r < 0)
-                return r;
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -564,7 +542,7 @@ int hull_agent_net_update_routes(struct hull_nl *nl, const Grpc__Routes *want, G
                                  struct hull_error **err)
 {
         _cleanup_free_ struct hull_nl_route *add = NULL, *old = NULL;
-        struct net_state st = { 0 };
+        _cleanup_(net_state_clear) struct net_state st = { 0 };
         size_t n_want = want ? want->n_routes : 0, n_old = 0;
         int r;
 
@@ -575,22 +553,20 @@ int hull_agent_net_update_routes(struct hull_nl *nl, const Grpc__Routes *want, G
                 return hull_error_oom(err);
         r = hull_nl_list_links(nl, &st.links, &st.n_links, err);
         if (r < 0)
-                goto out;
+                return r;
         for (size_t k = 0; k < n_want; k++) {
-                if (!want->routes[k]) {
-                        r = hull_error_set(err, EINVAL, "route %zu: empty", k);
-                        goto out;
-                }
+                if (!want->routes[k])
+                        return hull_error_set(err, EINVAL, "route %zu: empty", k);
                 r = parse_route(&st, want->routes[k], &add[k], err);
                 if (r < 0) {
                         hull_error_prefix(err, "route %zu", k);
-                        goto out;
+                        return r;
                 }
         }
 
         r = hull_nl_list_routes(nl, AF_UNSPEC, &old, &n_old, err);
         if (r < 0)
-                goto out;
+                return r;
         for (size_t k = 0; k < n_old; k++) {
                 const struct hull_nl_link *l = old[k].oif ? link_by_index(&st, old[k].oif) : NULL;
                 _cleanup_error_ struct hull_error *e = NULL;
@@ -598,10 +574,8 @@ int hull_agent_net_update_routes(struct hull_nl *nl, const Grpc__Routes *want, G
                 if (!route_is_listed(&old[k]) || old[k].protocol == RTPROT_KERNEL || (l && (l->flags & IFF_LOOPBACK)))
                         continue;
                 r = hull_nl_route_change(nl, RTM_DELROUTE, &old[k], &e);
-                if (r < 0 && r != -ESRCH) { /* gone with an earlier one: fine */
-                        r = pass_error(err, &e, r);
-                        goto out;
-                }
+                if (r < 0 && r != -ESRCH) /* gone with an earlier one: fine */
+                        return pass_error(err, &e, r);
         }
         /* link routes before gateway routes: the kernel wants a gateway reachable when its route is added */
         for (int pass = 0; pass < 2; pass++)
@@ -613,14 +587,10 @@ int hull_agent_net_update_routes(struct hull_nl *nl, const Grpc__Routes *want, G
                         r = hull_nl_route_change(nl, RTM_NEWROUTE, &add[k], &e);
                         if (r < 0 && r != -EEXIST) { /* e.g. the subnet route the kernel made with the address */
                                 hull_error_prefix(&e, "route %zu (%s)", k, want->routes[k]->dest);
-                                r = pass_error(err, &e, r);
-                                goto out;
+                                return pass_error(err, &e, r);
                         }
                 }
-        r = hull_agent_net_list_routes(nl, ret, err);
-out:
-        net_state_clear(&st);
-        return r;
+        return hull_agent_net_list_routes(nl, ret, err);
 }
 
 int hull_agent_net_loopback_up(struct hull_error **err)
