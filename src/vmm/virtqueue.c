@@ -6,11 +6,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "macros.h"
 #include "vmm/memory.h"
-
-#define MIN_SIZE(a, b) ((size_t)(a) < (size_t)(b) ? (size_t)(a) : (size_t)(b))
 
 #define VIRTQ_DESC_F_NEXT 1
 #define VIRTQ_DESC_F_WRITE 2
@@ -176,7 +175,7 @@ size_t hull_virtq_chain_read(const struct hull_virtq_chain *c, uint64_t offset, 
                         offset -= b->len;
                         continue;
                 }
-                take = MIN_SIZE(b->len - offset, len - done);
+                take = MIN(b->len - offset, len - done);
                 memcpy((uint8_t *)dst + done, b->base + offset, take);
                 done += take;
                 offset = 0;
@@ -198,10 +197,35 @@ size_t hull_virtq_chain_write(const struct hull_virtq_chain *c, uint64_t offset,
                         offset -= b->len;
                         continue;
                 }
-                take = MIN_SIZE(b->len - offset, len - done);
+                take = MIN(b->len - offset, len - done);
                 memcpy(b->base + offset, (const uint8_t *)src + done, take);
                 done += take;
                 offset = 0;
         }
         return done;
+}
+
+int hull_virtq_chain_iov(const struct hull_virtq_chain *c, bool writable, uint64_t skip, uint64_t len,
+                         struct iovec *iov)
+{
+        int n = 0;
+
+        for (uint16_t i = 0; i < c->n && len; i++) {
+                const struct hull_virtq_buf *b = &c->bufs[i];
+                uint64_t take;
+
+                if (b->device_writes != writable)
+                        continue;
+                if (skip >= b->len) {
+                        skip -= b->len;
+                        continue;
+                }
+                take = MIN(b->len - skip, len);
+                iov[n].iov_base = b->base + skip;
+                iov[n].iov_len = (size_t)take;
+                n++;
+                len -= take;
+                skip = 0;
+        }
+        return n;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 struct hull_guest_mem;
+struct iovec;
 
 #define HULL_VIRTQ_MAX_SIZE 256
 /* A chain longer than this many bytes in total is malformed (no device here needs more). */
@@ -58,3 +59,7 @@ bool hull_virtq_wants_interrupt(const struct hull_virtq *q);
 size_t hull_virtq_chain_read(const struct hull_virtq_chain *c, uint64_t offset, void *dst, size_t len);
 /* Copy into the chain's writable buffers starting at byte offset (counted over writable buffers only). */
 size_t hull_virtq_chain_write(const struct hull_virtq_chain *c, uint64_t offset, const void *src, size_t len);
+/* iovecs (at most c->n) over the chain's writable or readable buffers, skipping skip bytes of them and taking at most
+ * len bytes: for readv()/writev() straight between guest memory and a file. Returns how many. */
+int hull_virtq_chain_iov(const struct hull_virtq_chain *c, bool writable, uint64_t skip, uint64_t len,
+                         struct iovec *iov);

@@ -41,31 +41,6 @@ struct hull_virtio_blk {
         struct iovec iov[HULL_VIRTQ_MAX_SIZE];
 };
 
-/* iovecs over the chain's buffers of one direction, skipping skip bytes and taking len bytes. */
-static int chain_iov(const struct hull_virtq_chain *c, bool writable, uint64_t skip, uint64_t len, struct iovec *iov)
-{
-        int n = 0;
-
-        for (uint16_t i = 0; i < c->n && len; i++) {
-                const struct hull_virtq_buf *b = &c->bufs[i];
-                uint64_t take;
-
-                if (b->device_writes != writable)
-                        continue;
-                if (skip >= b->len) {
-                        skip -= b->len;
-                        continue;
-                }
-                take = b->len - skip < len ? b->len - skip : len;
-                iov[n].iov_base = b->base + skip;
-                iov[n].iov_len = (size_t)take;
-                n++;
-                len -= take;
-                skip = 0;
-        }
-        return n;
-}
-
 static bool full_io(ssize_t r, uint64_t want)
 {
         return r >= 0 && (uint64_t)r == want;
@@ -89,7 +64,7 @@ static uint8_t do_request(struct hull_virtio_blk *b, const struct hull_virtq_cha
                 if (type == T_OUT && b->read_only)
                         return S_IOERR;
                 off = sector * SECTOR;
-                n = chain_iov(c, type == T_IN, type == T_IN ? 0 : REQ_HDR, len, b->iov);
+                n = hull_virtq_chain_iov(c, type == T_IN, type == T_IN ? 0 : REQ_HDR, len, b->iov);
                 if (len == 0)
                         return S_OK;
                 if (type == T_IN) {

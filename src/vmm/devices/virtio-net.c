@@ -36,19 +36,6 @@ struct hull_virtio_net {
         struct iovec iov[HULL_VIRTQ_MAX_SIZE];
 };
 
-static int chain_iov(const struct hull_virtq_chain *c, bool writable, struct iovec *iov)
-{
-        int n = 0;
-
-        for (uint16_t i = 0; i < c->n; i++)
-                if (c->bufs[i].device_writes == writable) {
-                        iov[n].iov_base = c->bufs[i].base;
-                        iov[n].iov_len = c->bufs[i].len;
-                        n++;
-                }
-        return n;
-}
-
 static void watch_tap(struct hull_virtio_net *n, bool on)
 {
         hull_loop_source_set_events(n->src, on ? EPOLLIN : 0, NULL);
@@ -81,7 +68,7 @@ static void rx(struct hull_virtio_net *n)
                         hull_virtio_mmio_fail(n->t, "rx buffer shorter than the net header");
                         return;
                 }
-                k = readv(n->tap, n->iov, chain_iov(&c, true, n->iov));
+                k = readv(n->tap, n->iov, hull_virtq_chain_iov(&c, true, 0, c.writable, n->iov));
                 if (k < 0) {
                         hull_virtq_unpop(q);
                         n->rx_waiting = false;
@@ -108,7 +95,7 @@ static void tx(struct hull_virtio_net *n)
                         return;
                 }
                 /* A tap that cannot take the frame drops it, as a NIC would. */
-                ssize_t w = writev(n->tap, n->iov, chain_iov(&c, false, n->iov));
+                ssize_t w = writev(n->tap, n->iov, hull_virtq_chain_iov(&c, false, 0, c.readable, n->iov));
                 (void)w;
                 hull_virtq_push(q, c.head, 0);
                 done++;
