@@ -266,27 +266,20 @@ static int send_eof_char(struct hull_agent_process *p)
 
 int hull_agent_process_set_terminal(struct hull_agent_process *p, int master, struct hull_error **err)
 {
-        _cleanup_close_ int fd = master;
-        int in = -1, out = -1, r;
+        _cleanup_close_ int fd = master, in = -1, out = -1;
+        int r;
 
         if (!p->tty || p->master >= 0)
                 return hull_error_set(err, EPROTO, "process %s: unexpected terminal", p->exec_id);
         in = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         out = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (in < 0 || out < 0) {
-                r = hull_error_errno(err, errno, "process %s: terminal: dup", p->exec_id);
-                hull_closep(&in);
-                hull_closep(&out);
+        if (in < 0 || out < 0)
+                return hull_error_errno(err, errno, "process %s: terminal: dup", p->exec_id);
+        if ((r = hull_fd_set_nonblock(in, 1, err)) < 0 || (r = hull_fd_set_nonblock(out, 1, err)) < 0)
                 return r;
-        }
-        if ((r = hull_fd_set_nonblock(in, 1, err)) < 0 || (r = hull_fd_set_nonblock(out, 1, err)) < 0) {
-                close(in);
-                close(out);
-                return r;
-        }
         p->master = TAKE_FD(fd);
-        p->stdin_fd = in;
-        p->out[HULL_AGENT_STDOUT].fd = out;
+        p->stdin_fd = TAKE_FD(in);
+        p->out[HULL_AGENT_STDOUT].fd = TAKE_FD(out);
         if (p->rows && p->cols) {
                 struct winsize ws = { .ws_row = (unsigned short)p->rows, .ws_col = (unsigned short)p->cols };
                 (void)ioctl(p->master, TIOCSWINSZ, &ws);
