@@ -129,19 +129,29 @@ int hull_shim_state_lock(const struct hull_shim_paths *p, struct hull_error **er
         return r;
 }
 
-int hull_shim_wait_dying(const struct hull_shim_paths *p, int timeout_ms)
+/* The pid in <state_dir>/shim.pid; -ENOENT: none readable, -EINVAL: not a pid. */
+static pid_t recorded_shim_pid(const struct hull_shim_paths *p)
 {
         _cleanup_free_ char *path = NULL, *data = NULL;
-        _cleanup_close_ int pidfd = -1;
-        struct pollfd pfd;
         long pid;
 
         if (asprintf(&path, "%s/shim.pid", p->state_dir) < 0 || hull_read_file(path, 64, &data, NULL, NULL) < 0)
                 return -ENOENT;
         pid = strtol(data, NULL, 10);
-        if (pid <= 1 || pid >= (1 << 22) || pid == getpid())
+        return pid <= 1 || pid >= (1 << 22) ? -EINVAL : (pid_t)pid;
+}
+
+int hull_shim_wait_dying(const struct hull_shim_paths *p, int timeout_ms)
+{
+        _cleanup_close_ int pidfd = -1;
+        struct pollfd pfd;
+        pid_t pid = recorded_shim_pid(p);
+
+        if (pid < 0)
+                return pid;
+        if (pid == getpid())
                 return -EINVAL;
-        pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+        pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
         if (pidfd < 0)
                 return errno == ESRCH ? 0 : -errno;
         pfd = (struct pollfd){ .fd = pidfd, .events = POLLIN };
@@ -152,19 +162,15 @@ int hull_shim_wait_dying(const struct hull_shim_paths *p, int timeout_ms)
 
 bool hull_shim_exiting(const struct hull_shim_paths *p)
 {
-        _cleanup_free_ char *path = NULL, *data = NULL, *stat = NULL;
+        _cleanup_free_ char *path = NULL, *stat = NULL;
         unsigned long flags = 0;
         char state = 0;
         const char *rp;
-        long pid;
+        pid_t pid = recorded_shim_pid(p);
 
-        if (asprintf(&path, "%s/shim.pid", p->state_dir) < 0 || hull_read_file(path, 64, &data, NULL, NULL) < 0)
+        if (pid < 0)
                 return false;
-        pid = strtol(data, NULL, 10);
-        if (pid <= 1 || pid >= (1 << 22))
-                return false;
-        free(path);
-        if (asprintf(&path, "/proc/%ld/stat", pid) < 0 || hull_read_file(path, 4096, &stat, NULL, NULL) < 0)
+        if (asprintf(&path, "/proc/%d/stat", (int)pid) < 0 || hull_read_file(path, 4096, &stat, NULL, NULL) < 0)
                 return false;
         /* After the comm's closing parenthesis: state (field 3) ... flags (field 9). */
         rp = strrchr(stat, ')');
