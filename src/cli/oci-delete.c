@@ -80,7 +80,7 @@ int hull_oci_delete_dead(const struct hull_oci_container *c, struct hull_error *
         /* A monitor that still lives here is one that would not answer: it goes first, then what it recorded
          * (start times checked: a reused pid is never hit). Only then is the lock free: QEMU and virtiofsd may
          * hold it too, until they are gone. */
-        if (c->monitor_pid > 0 && hull_oci_pid_matches(c->monitor_pid, c->monitor_start_time)) {
+        if (hull_oci_monitor_alive(c)) {
                 log_debug("container %s: killing its monitor (pid %d)", c->id, (int)c->monitor_pid);
                 kill(c->monitor_pid, SIGKILL);
                 if (hull_oci_wait_pid_gone(c->monitor_pid, PROCESS_EXIT_TIMEOUT_MS, err) < 0)
@@ -88,7 +88,7 @@ int hull_oci_delete_dead(const struct hull_oci_container *c, struct hull_error *
         }
         for (size_t i = 0; i < c->n_processes; i++) {
                 const struct hull_state_process *p = &c->processes[i];
-                if (!hull_oci_pid_matches(p->pid, p->start_time))
+                if (!hull_proc_matches(p->pid, p->start_time))
                         continue;
                 log_debug("container %s: killing leftover %s (pid %d)", c->id, p->what, (int)p->pid);
                 if (kill(p->pid, SIGKILL) < 0 && errno != ESRCH)
@@ -96,7 +96,7 @@ int hull_oci_delete_dead(const struct hull_oci_container *c, struct hull_error *
         }
         for (size_t i = 0; i < c->n_processes; i++) {
                 const struct hull_state_process *p = &c->processes[i];
-                if (hull_oci_pid_matches(p->pid, p->start_time) &&
+                if (hull_proc_matches(p->pid, p->start_time) &&
                     hull_oci_wait_pid_gone(p->pid, PROCESS_EXIT_TIMEOUT_MS, err) < 0)
                         return hull_error_prefix(err, "%s (pid %d)", p->what, (int)p->pid);
         }

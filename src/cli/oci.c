@@ -196,14 +196,9 @@ int hull_oci_container_load_any(const struct hull_cli_ctx *ctx, const char *id, 
         return container_load(ctx, id, true, ret, err);
 }
 
-bool hull_oci_pid_matches(pid_t pid, uint64_t start_time)
-{
-        return pid > 0 && hull_proc_matches(pid, start_time);
-}
-
 bool hull_oci_monitor_alive(const struct hull_oci_container *c)
 {
-        return c->monitor_pid > 0 && hull_oci_pid_matches(c->monitor_pid, c->monitor_start_time);
+        return hull_proc_matches(c->monitor_pid, c->monitor_start_time);
 }
 
 int hull_oci_connect(const struct hull_oci_container *c, struct hull_task_client **ret, struct hull_error **err)

@@ -51,8 +51,6 @@ int hull_oci_container_load_any(const struct hull_cli_ctx *ctx, const char *id, 
 struct hull_oci_container *hull_oci_container_free(struct hull_oci_container *c);
 HULL_DEFINE_FREEP(struct hull_oci_container, hull_oci_container_free)
 
-/* Does pid still name the process that had start_time (field 22 of /proc/PID/stat)? */
-bool hull_oci_pid_matches(pid_t pid, uint64_t start_time);
 /* The monitor is alive and is the one recorded. */
 bool hull_oci_monitor_alive(const struct hull_oci_container *c);
 /* Connect to the container's monitor; -ESRCH when it is not running. */
