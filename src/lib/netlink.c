@@ -435,8 +435,6 @@ static int nl_send(struct hull_nl *nl, const void *msg, ssize_t len, const char 
         return 0;
 }
 
-/* Reads the replies to seq: each RTM_NEW* message goes to on_msg (a dump ends with NLMSG_DONE); an
- * acknowledgement (NLMSG_ERROR with error 0) ends a change; an error comes back as its errno. */
 /* NLMSG_OK and NLMSG_NEXT with a size_t length: the macros compare nlmsg_len (u32) with an int, which clang's
  * -Wsign-compare refuses. */
 static bool nlmsg_fits(const struct nlmsghdr *h, size_t len)
@@ -452,6 +450,8 @@ static struct nlmsghdr *nlmsg_next(struct nlmsghdr *h, size_t *len)
         return (struct nlmsghdr *)((uint8_t *)h + step);
 }
 
+/* Reads the replies to seq: each RTM_NEW* message goes to on_msg (a dump ends with NLMSG_DONE); an
+ * acknowledgement (NLMSG_ERROR with error 0) ends a change; an error comes back as its errno. */
 static int nl_receive(struct hull_nl *nl, uint32_t seq, const char *what,
                       int (*on_msg)(const struct nlmsghdr *h, void *userdata), void *userdata, struct hull_error **err)
 {
